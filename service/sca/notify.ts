@@ -1,0 +1,52 @@
+import { formatSubscriptionState } from '../sip/subscription-state.js';
+import { escapeQuoted } from '../sip/tokens.js';
+import { aorDomain } from '../sip/uri.js';
+import { wireState, type Appearance, type Notify, type Subscription } from './types.js';
+
+/** The full-state Call-Info of a line: every appearance in index order, then the idle '*' tail. */
+export function fullStateCallInfo(aor: string, appearances: readonly Appearance[]): string {
+  const line = `<sip:${aorDomain(aor)}>`;
+  const values = appearances.map((a) => {
+    let v = `${line};appearance-index=${a.index};appearance-state=${wireState(a.state)}`;
+    if (a.uri !== '') v += `;appearance-uri="${escapeQuoted(a.uri)}"`;
+    return v;
+  });
+  values.push(`${line};appearance-index=*;appearance-state=idle`);
+  return values.join(',');
+}
+
+/** A line-seize NOTIFY names only the seized index, with no state. */
+export const lineSeizeCallInfo = (aor: string, index: number): string => `<sip:${aorDomain(aor)}>;appearance-index=${index}`;
+
+/** The Subscription-State a subscription has now; active ones always carry ;expires (RFC 6665). */
+export function subscriptionStateOf(sub: Subscription, now: number): string {
+  if (sub.state === 'terminated') return formatSubscriptionState({ state: 'terminated', reason: sub.reason, expires: undefined });
+  const ttl = Math.floor(sub.expires - now);
+  return formatSubscriptionState({ state: 'active', reason: undefined, expires: ttl > 0 ? ttl : undefined });
+}
+
+/**
+ * Builds the next NOTIFY in the subscription's dialog: From/To both carry the AoR (From with our
+ * tag, To with the subscriber's), one CSeq step per NOTIFY, Route from the SUBSCRIBE's
+ * Record-Route. Mutates the subscription's CSeq counter.
+ */
+export function buildNotify(sub: Subscription, callInfo: string, now: number, serverAddress: string | undefined): Notify {
+  sub.notifyCseq += 1;
+  return {
+    aor: sub.aor,
+    event: sub.event,
+    subscriber: sub.subscriber,
+    ruri: sub.subscriber,
+    route: sub.routeSet,
+    headers: [
+      ['From', `<${sub.aor}>;tag=${sub.toTag}`],
+      ['To', `<${sub.aor}>;tag=${sub.fromTag}`],
+      ['Call-ID', sub.callId],
+      ['CSeq', `${sub.notifyCseq} NOTIFY`],
+      ['Contact', serverAddress ?? sub.aor],
+      ['Call-Info', callInfo],
+      ['Event', sub.event],
+      ['Subscription-State', subscriptionStateOf(sub, now)],
+    ],
+  };
+}

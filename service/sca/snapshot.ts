@@ -1,0 +1,57 @@
+import type { ScaContext } from './context.js';
+import type { Appearance, Notify, Subscription } from './types.js';
+
+/** One shared line as stored: its subscriptions (both packages) and appearances. */
+export interface LineSnapshot {
+  readonly aor: string;
+  /** false: the AoR is no longer a shared line (its rows go). */
+  readonly shared: boolean;
+  readonly subscriptions: readonly Subscription[];
+  readonly appearances: readonly Appearance[];
+}
+
+const copySub = (s: Subscription): Subscription => ({ ...s, routeSet: [...s.routeSet] });
+const copyApp = (a: Appearance): Appearance => structuredClone(a);
+
+export function lineSnapshot(ctx: ScaContext, aor: string): LineSnapshot {
+  const subs = [...ctx.subscriptions.forAor(aor, 'call-info'), ...ctx.subscriptions.forAor(aor, 'line-seize')];
+  return {
+    aor,
+    shared: ctx.appearances.isShared(aor) || subs.length > 0,
+    subscriptions: subs.map(copySub),
+    appearances: ctx.appearances.list(aor).map(copyApp),
+  };
+}
+
+/**
+ * Puts stored lines back. Subscriptions that expired while the service was down are dropped
+ * (their phones re-subscribe); appearances are kept for the caller to reconcile with the proxy.
+ */
+export function restoreLines(ctx: ScaContext, lines: readonly LineSnapshot[], now: number): { subscriptions: number; expired: number; appearances: number } {
+  let subscriptions = 0;
+  let expired = 0;
+  let appearances = 0;
+  for (const line of lines) {
+    if (!line.shared) continue;
+    ctx.appearances.register(line.aor);
+    for (const s of line.subscriptions) {
+      if (s.expires <= now || s.state !== 'active') {
+        expired++;
+        ctx.touch(line.aor);
+        continue;
+      }
+      ctx.subscriptions.restore(copySub(s));
+      subscriptions++;
+    }
+    for (const a of line.appearances) {
+      ctx.appearances.put(line.aor, copyApp(a));
+      appearances++;
+    }
+  }
+  return { subscriptions, expired, appearances };
+}
+
+/** A full-state NOTIFY to every call-info subscriber: after a restart, every lamp is set again. */
+export function notifyEveryone(ctx: ScaContext, now: number): Notify[] {
+  return ctx.appearances.aors().flatMap((aor) => ctx.notifyGroup(aor, now));
+}
