@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Starts or stops the whole stack on 127.0.0.1: Kamailio with kamailio/kamailio.cfg and sca-service.
+#
+#   scripts/stack.sh start [--sip-port 5060] [--evapi-port 8448] [--http-port 8090]
+#                          [--domain pbx.example.com] [--dir DIR] [--set key=value]...
+#   scripts/stack.sh stop  [--sip-port 5060] [--dir DIR]
+#   scripts/stack.sh status [--sip-port 5060] [--dir DIR]
+#   scripts/stack.sh kill-service|start-service [same options as start]   (crash and restart
+#                                                   only the service, e.g. kill -9 mid-call)
+#
+# DIR (default .stack/<sip-port>) holds the pid files, Kamailio's control socket, the logs
+# (kamailio.log, service.log) and the service's store (sca.sqlite). --set passes service
+# settings (see service/config.ts).
+# `start` returns once Kamailio listens and the service is connected to it (/readyz 200).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+cmd=${1:-}; shift || true
+SIP_PORT=5060; EVAPI_PORT=""; HTTP_PORT=""; DOMAIN=pbx.example.com; DIR=""; SETS=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --sip-port) SIP_PORT=$2; shift 2;;
+    --evapi-port) EVAPI_PORT=$2; shift 2;;
+    --http-port) HTTP_PORT=$2; shift 2;;
+    --domain) DOMAIN=$2; shift 2;;
+    --dir) DIR=$2; shift 2;;
+    --set) SETS+=(--set "$2"); shift 2;;
+    *) echo "stack.sh: unknown option $1" >&2; sed -n '2,12p' "$0" >&2; exit 2;;
+  esac
+done
+EVAPI_PORT=${EVAPI_PORT:-$((SIP_PORT + 3388))}
+HTTP_PORT=${HTTP_PORT:-$((SIP_PORT + 3030))}
+DIR=${DIR:-$ROOT/.stack/$SIP_PORT}
+mkdir -p "$DIR"; DIR=$(cd "$DIR" && pwd)
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+stop_pid() { # stop_pid PIDFILE: TERM, wait up to 5 s, then KILL
+  local f=$1 pid i
+  alive "$f" || { rm -f "$f"; return 0; }
+  pid=$(cat "$f"); kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then pkill -KILL -P "$pid" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; fi
+  rm -f "$f"
+}
+
+start_service() {
+  node --import tsx "$ROOT/service/main.ts" --set "evapi_address=127.0.0.1:$EVAPI_PORT" \
+    --set "http_port=$HTTP_PORT" --set "db_url=sqlite:$DIR/sca.sqlite" ${SETS[@]+"${SETS[@]}"} >>"$DIR/service.log" 2>&1 &
+  echo $! >"$DIR/service.pid"
+}
+
+wait_ready() {
+  for i in $(seq 100); do
+    ready && return 0
+    alive "$DIR/service.pid" || { echo "stack.sh: the service exited; last log lines:" >&2; tail -20 "$DIR/service.log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "stack.sh: the service is not ready after 10 s (see $DIR/service.log)" >&2
+  return 1
+}
+
+ready() {
+  node -e "fetch('http://127.0.0.1:$HTTP_PORT/readyz').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"
+}
+
+case $cmd in
+  start)
+    command -v kamailio >/dev/null || { echo "stack.sh: kamailio is not installed: apt-get install -y kamailio kamailio-extra-modules kamailio-json-modules kamailio-utils-modules" >&2; exit 1; }
+    if alive "$DIR/kamailio.pid" || alive "$DIR/service.pid"; then echo "stack.sh: already running in $DIR" >&2; exit 1; fi
+    kamailio -DD -E -f "$ROOT/kamailio/kamailio.cfg" -m 256 -M 16 -Y "$DIR" \
+      -A "SIP_PORT=$SIP_PORT" -A "SIP_DOMAIN=\"$DOMAIN\"" -A "CTL_SOCK=\"unix:$DIR/kamailio_ctl\"" \
+      -A "EVAPI_BIND=\"127.0.0.1:$EVAPI_PORT\"" >"$DIR/kamailio.log" 2>&1 &
+    echo $! >"$DIR/kamailio.pid"
+    : >"$DIR/service.log"
+    start_service
+    for i in $(seq 100); do
+      if ready; then
+        echo "stack up: SIP udp:127.0.0.1:$SIP_PORT (domain $DOMAIN), evapi 127.0.0.1:$EVAPI_PORT, service http://127.0.0.1:$HTTP_PORT, logs in $DIR"
+        exit 0
+      fi
+      alive "$DIR/kamailio.pid" || { echo "stack.sh: kamailio exited; last log lines:" >&2; tail -20 "$DIR/kamailio.log" >&2; stop_pid "$DIR/service.pid"; exit 1; }
+      alive "$DIR/service.pid" || { echo "stack.sh: the service exited; last log lines:" >&2; tail -20 "$DIR/service.log" >&2; stop_pid "$DIR/kamailio.pid"; exit 1; }
+      sleep 0.1
+    done
+    echo "stack.sh: not ready after 10 s (see $DIR/*.log)" >&2
+    stop_pid "$DIR/service.pid"; stop_pid "$DIR/kamailio.pid"; exit 1;;
+  stop)
+    stop_pid "$DIR/service.pid"; stop_pid "$DIR/kamailio.pid"; echo "stack down ($DIR)";;
+  kill-service)
+    alive "$DIR/service.pid" && kill -KILL "$(cat "$DIR/service.pid")"; rm -f "$DIR/service.pid"; echo "service killed";;
+  start-service)
+    alive "$DIR/service.pid" && { echo "stack.sh: the service is running" >&2; exit 1; }
+    start_service; wait_ready && echo "service up";;
+  status)
+    alive "$DIR/kamailio.pid" && echo "kamailio: running (pid $(cat "$DIR/kamailio.pid"))" || echo "kamailio: stopped"
+    alive "$DIR/service.pid" && echo "service: running (pid $(cat "$DIR/service.pid"))" || echo "service: stopped"
+    ready && echo "ready: yes" || echo "ready: no";;
+  *) sed -n '2,12p' "$0" >&2; exit 2;;
+esac

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# `npm test`: installs what the tests need, then runs every suite and ends with one
+# "N passed, N failed" line. A missing dependency is installed or reported with its fix.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+LOGDIR="$ROOT/.tap/logs"; mkdir -p "$LOGDIR"
+
+say() { printf '[test] %s\n' "$*" >&2; }
+die() { printf '[test] FATAL: %s\n' "$*" >&2; exit 1; }
+
+# --- npm dependencies ------------------------------------------------------------------------
+if [ ! -x node_modules/.bin/tap ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund >"$LOGDIR/npm-ci.log" 2>&1 || { tail -20 "$LOGDIR/npm-ci.log" >&2; die "npm ci failed; run 'npm ci' and see $LOGDIR/npm-ci.log"; }
+fi
+
+# --- Kamailio 5.6 (the real proxy the e2e tests run) ----------------------------------------
+KAM_PKGS=(kamailio kamailio-extra-modules kamailio-json-modules kamailio-utils-modules kamailio-sqlite-modules)
+kamailio_ok() {
+  command -v kamailio >/dev/null && kamailio -c -f kamailio/kamailio.cfg >/dev/null 2>&1 \
+    && kamailio -c -f kamailio/native-oracle.cfg >/dev/null 2>&1 && [ -f /usr/share/kamailio/db_sqlite/sca-create.sql ]
+}
+if ! kamailio_ok; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Kamailio: apt-get install ${KAM_PKGS[*]}"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${KAM_PKGS[@]}"; } >"$LOGDIR/apt.log" 2>&1 \
+      || { tail -20 "$LOGDIR/apt.log" >&2; die "apt-get install failed (see $LOGDIR/apt.log)"; }
+  fi
+  kamailio_ok || die "Kamailio 5.6 with evapi/jansson/htable is needed for the end-to-end tests. As root on Debian: apt-get update && apt-get install -y ${KAM_PKGS[*]}"
+fi
+
+# --- Chromium (live view test), python3-yaml (compose check), systemd-analyze (unit check) -----
+apt_need=()
+[ -x /usr/bin/chromium ] || apt_need+=(chromium)
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || apt_need+=(python3-yaml)
+command -v systemd-analyze >/dev/null || apt_need+=(systemd)
+if [ ${#apt_need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing ${apt_need[*]}"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_need[@]}"; } >"$LOGDIR/apt2.log" 2>&1 \
+      || { tail -20 "$LOGDIR/apt2.log" >&2; die "apt-get install ${apt_need[*]} failed (see $LOGDIR/apt2.log)"; }
+  else
+    die "missing ${apt_need[*]}: as root on Debian run apt-get install -y ${apt_need[*]}"
+  fi
+fi
+
+# --- MariaDB on 127.0.0.1:3306 (root, no password) for the MySQL store tests ---------------------
+mariadb_ok() { node -e "require('mysql2/promise').createConnection({uri:'mysql://root@127.0.0.1:3306'}).then(c=>c.end().then(()=>process.exit(0)),()=>process.exit(1))" 2>/dev/null; }
+if ! mariadb_ok; then
+  if [ ! -x /usr/sbin/mariadbd ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing mariadb-server"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server; } >"$LOGDIR/apt3.log" 2>&1 || die "apt-get install mariadb-server failed (see $LOGDIR/apt3.log)"
+  fi
+  [ -x /usr/sbin/mariadbd ] || die "MariaDB is needed for the MySQL store tests: as root on Debian run apt-get install -y mariadb-server"
+  say "starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd >/dev/null 2>&1 || true
+  for i in $(seq 60); do mariadb_ok && break; sleep 0.5; done
+  mariadb_ok || die "MariaDB does not answer on 127.0.0.1:3306 as root without password; start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+fi
+command -v mariadb-install-db >/dev/null || die "mariadb-install-db is missing (the outage test runs a private server): apt-get install -y mariadb-server"
+
+passed=0; failed=0
+suite() { # suite NAME COMMAND... : runs a tap suite, adds its counts
+  local name=$1; shift
+  say "suite: $name"
+  "$@" >"$LOGDIR/$name.tap" 2>&1; local rc=$?
+  local line; line=$(grep -E '^# \{ total: ' "$LOGDIR/$name.tap" | tail -1)
+  local total pass fail
+  total=$(sed -E 's/.*total: ([0-9]+).*/\1/' <<<"$line"); pass=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$line")
+  fail=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$line")
+  total=${total:-0}; pass=${pass:-0}; fail=${fail:-0}
+  if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
+  if [ "$total" -eq 0 ]; then fail=$((fail + 1)); say "$name ran no test"; fi
+  passed=$((passed + pass)); failed=$((failed + fail))
+  if [ "$fail" -ne 0 ]; then
+    grep -E 'not ok|Error|found:|wanted:' "$LOGDIR/$name.tap" | head -40 >&2
+    say "$name: FAILED (full log: $LOGDIR/$name.tap)"
+  else
+    say "$name: $pass passed"
+  fi
+}
+
+say "type-check (tsc --noEmit)"
+if ! npx tsc --noEmit -p . >"$LOGDIR/tsc.log" 2>&1; then cat "$LOGDIR/tsc.log" >&2; failed=$((failed + 1)); fi
+
+suite unit npx tap --reporter=tap --disable-coverage 'test/unit/**/*.test.ts'
+suite e2e npx tap --reporter=tap --disable-coverage --timeout=240 'test/e2e/**/*.test.ts'
+suite conformance npx tap --reporter=tap --disable-coverage --timeout=600 --jobs=1 'test/conformance/**/*.test.ts'
+grep -A40 '# conformance table:' "$LOGDIR/conformance.tap" | sed -n '2,40p' | grep -E '^\s*#' | sed 's/^\s*# */[conformance] /' >&2 || true
+[ -f .tap/e2e-latency.json ] && say "SUBSCRIBE->NOTIFY latency (e2e): $(tr -d ' \n' < .tap/e2e-latency.json)"
+
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

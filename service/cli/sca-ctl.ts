@@ -1,0 +1,96 @@
+import { parseArgs } from 'node:util';
+import { METHODS } from '../rpc/methods.js';
+
+/**
+ * sca-ctl: the sca.* commands in kamcmd style against a running sca-service.
+ *   sca-ctl [--url URL] [--token TOKEN] [--json] <sca.command> [params...]
+ */
+const USAGE = `usage: sca-ctl [--url URL] [--token TOKEN] [--json] <command> [params...]
+  --url    the service (default $SCA_CTL_URL or http://127.0.0.1:8090)
+  --token  admin token (default $SCA_ADMIN_TOKEN)
+  --json   print the JSON result as it is
+commands:
+${Object.entries(METHODS).map(([name, m]) => `  ${name} ${m.params.map((p) => `<${p}>`).join(' ')}`).join('\n')}`;
+
+/** Columns worth showing first, per kind of row. */
+const PREFERRED = ['aor', 'index', 'event', 'state', 'subscriber', 'owner', 'callee', 'uri', 'ttl', 'call_id', 'from_tag', 'to_tag', 'count', 'message'];
+const HIDDEN = new Set(['expires', 'notify_cseq', 'route_set', 'mtime']);
+
+export function formatTable(rows: Array<Record<string, unknown>>): string {
+  if (rows.length === 0) return '(none)';
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((k) => !HIDDEN.has(k));
+  keys.sort((a, b) => (PREFERRED.indexOf(a) + 1 || 99) - (PREFERRED.indexOf(b) + 1 || 99));
+  const cell = (v: unknown): string => (v === undefined || v === null ? '' : Array.isArray(v) ? v.join(',') : String(v));
+  const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => cell(r[k]).length)));
+  const line = (vals: string[]): string => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(keys.map((k) => k.toUpperCase())), ...rows.map((r) => line(keys.map((k) => cell(r[k]))))].join('\n');
+}
+
+/** Readable text for a result: tables for lists, key: value for objects. */
+export function formatResult(method: string, result: unknown): string {
+  if (method === 'sca.subscribers' && Array.isArray(result)) {
+    const rows = (result as Array<{ aor: string; call_info: Array<Record<string, unknown>>; line_seize: Array<Record<string, unknown>> }>)
+      .flatMap((l) => [...l.call_info, ...l.line_seize]);
+    return formatTable(rows);
+  }
+  if (Array.isArray(result)) return formatTable(result as Array<Record<string, unknown>>);
+  if (result && typeof result === 'object') {
+    const o = result as Record<string, unknown>;
+    if (Array.isArray(o.deactivated)) {
+      return (o.deactivated as Array<{ event: string; subscriber: string }>).map((s) => `Deactivating ${s.event} subscription from ${s.subscriber}`).join('\n') || '(none)';
+    }
+    if (typeof o.message === 'string') return o.message;
+    return Object.entries(o).map(([k, v]) => `${k}: ${String(v)}`).join('\n');
+  }
+  return String(result);
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    err(`sca-ctl: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const [method, ...params] = parsed.positionals;
+  if (parsed.values.help) {
+    out(USAGE);
+    return 0;
+  }
+  if (!method) {
+    err(USAGE);
+    return 2;
+  }
+  if (!METHODS[method]) {
+    err(`sca-ctl: unknown command ${method}\n${USAGE}`);
+    return 2;
+  }
+  const url = (parsed.values.url ?? env.SCA_CTL_URL ?? 'http://127.0.0.1:8090').replace(/\/$/, '');
+  const token = parsed.values.token ?? env.SCA_ADMIN_TOKEN;
+  let res: Response;
+  try {
+    res = await fetch(`${url}/rpc`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+      signal: AbortSignal.timeout(5000),
+    });
+  } catch (e) {
+    const c = (e as { cause?: { code?: string; message?: string } }).cause;
+    const cause = c?.code ?? c?.message ?? (e as Error).message;
+    err(`sca-ctl: cannot reach sca-service at ${url} (${cause}). Is it running? Start it with "npm start", or point --url / SCA_CTL_URL at it.`);
+    return 3;
+  }
+  if (res.status === 401) {
+    err(`sca-ctl: ${url} wants the admin token: --token or SCA_ADMIN_TOKEN`);
+    return 4;
+  }
+  const body = (await res.json()) as { result?: unknown; error?: { code: number; message: string } };
+  if (body.error) {
+    err(`sca-ctl: ${method}: ${body.error.message} (code ${body.error.code})`);
+    return 1;
+  }
+  out(parsed.values.json ? JSON.stringify(body.result, null, 2) : formatResult(method, body.result));
+  return 0;
+}

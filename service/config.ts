@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { isLoopback } from './rpc/access.js';
+
+/**
+ * The one configuration schema. Names follow Kamailio's sca module where it has the parameter
+ * (call_info_max_expires, line_seize_max_expires, purge_expired_interval, server_address).
+ * Sources, later ones winning: defaults, a JSON file (--config FILE or SCA_CONFIG), environment
+ * variables SCA_<NAME in upper case> (lists comma-separated, maps as JSON).
+ */
+export const configSchema = z.object({
+  call_info_max_expires: z.coerce.number().int().positive().default(3600),
+  line_seize_max_expires: z.coerce.number().int().positive().default(15),
+  purge_expired_interval: z.coerce.number().positive().default(120),
+  max_appearances: z.coerce.number().int().min(1).max(999).default(24),
+  aor_max_appearances: z.record(z.string(), z.number().int().min(1).max(999)).default({}),
+  server_address: z.string().min(1).optional(),
+  /** The module's compile-time stale timers, adjustable here. */
+  seized_timeout: z.coerce.number().positive().default(120),
+  active_pending_timeout: z.coerce.number().positive().default(35),
+  /** Where lines are stored: sqlite:<file> (embedded, the default) or mysql://user:pass@host:port/db. */
+  db_url: z.string().regex(/^(sqlite:|mysql:\/\/)/, 'db_url: sqlite:<file> or mysql://user:pass@host:port/db').default('sqlite:sca.sqlite'),
+  /** Kamailio's server_id: rows of other servers in a shared table are left alone. */
+  server_id: z.coerce.number().int().nonnegative().default(0),
+  /** evapi endpoints of the Kamailio instances (host:port), each one's bind_addr. */
+  evapi_address: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).default(['127.0.0.1:8448']),
+  /** RPC, metrics and the live view listen here; anything but loopback needs admin_token. */
+  http_host: z.string().min(1).default('127.0.0.1'),
+  http_port: z.coerce.number().int().min(0).max(65535).default(8090),
+  admin_token: z.string().min(16, 'admin_token: at least 16 characters').optional(),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).strict().refine((c) => isLoopback(c.http_host) || c.admin_token !== undefined, {
+  message: 'binding http_host to a non-loopback address needs admin_token',
+  path: ['admin_token'],
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+const LISTS = new Set(['evapi_address']);
+const MAPS = new Set(['aor_max_appearances']);
+
+/** Reads SCA_* variables for the schema's keys. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[`SCA_${key.toUpperCase()}`];
+    if (value === undefined) continue;
+    if (LISTS.has(key)) out[key] = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    else if (MAPS.has(key)) out[key] = JSON.parse(value) as unknown;
+    else out[key] = value;
+  }
+  return out;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; error: string };
+
+/** Merges the file and environment over the defaults; errors name the offending setting. */
+export function loadConfig(opts: { file?: string | undefined; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> }): ConfigResult {
+  let fromFile: Record<string, unknown> = {};
+  const file = opts.file ?? opts.env?.SCA_CONFIG;
+  try {
+    if (file) fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    return { ok: false, error: `config file ${file}: ${(err as Error).message}` };
+  }
+  let fromEnv: Record<string, unknown>;
+  try {
+    fromEnv = configFromEnv(opts.env ?? {});
+  } catch (err) {
+    return { ok: false, error: `environment: ${(err as Error).message}` };
+  }
+  const parsed = configSchema.safeParse({ ...fromFile, ...fromEnv, ...opts.overrides });
+  if (!parsed.success) {
+    return { ok: false, error: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+  }
+  return { ok: true, config: parsed.data };
+}

@@ -1,0 +1,64 @@
+import net from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { buildApp } from '../../../service/app.js';
+import { main, formatTable } from '../../../service/cli/sca-ctl.js';
+import { loadConfig } from '../../../service/config.js';
+import { P1, subscribeMsg } from '../../support/sip-fixture.js';
+
+const AOR = 'sip:100@pbx.example.com';
+
+async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(args, env, (s) => { out += `${s}\n`; }, (s) => { err += `${s}\n`; });
+  return { code, out, err };
+}
+
+t.test('kamcmd-style commands print tables, --json prints the result', async (t) => {
+  const cfg = loadConfig({ env: {}, overrides: { evapi_address: ['127.0.0.1:1'], db_url: `sqlite:${mkdtempSync(path.join(tmpdir(), 'sca-ops-'))}/sca.sqlite`, http_port: 0, log_level: 'silent' } });
+  if (!cfg.ok) throw new Error(cfg.error);
+  const a = buildApp(cfg.config);
+  const url = await a.start();
+  t.teardown(() => a.stop());
+  a.engine.subscribe({ msg: subscribeMsg(P1), to_tag: 'a', now: Date.now() / 1000 });
+
+  const seize = await run(['--url', url, 'sca.seize_appearance', AOR, P1]);
+  t.same([seize.code, seize.out.trim()], [0, `Seized ${AOR} appearance-index 1 for ${P1}`]);
+  const table = await run(['--url', url, 'sca.all_appearances']);
+  t.equal(table.code, 0);
+  const [head, row] = table.out.trim().split('\n');
+  t.match(head, /^AOR\s+INDEX\s+STATE\s+OWNER/);
+  t.match(row, new RegExp(`^${AOR.replace(/\./g, '\\.')}\\s+1\\s+seized\\s+${P1.replace(/\./g, '\\.')}`));
+  const json = await run(['--url', url, '--json', 'sca.subscription_count', 'call-info']);
+  t.same(JSON.parse(json.out), { event: 'call-info', count: 1 });
+  const fault = await run(['--url', url, 'sca.release_appearance', AOR, '7']);
+  t.same([fault.code, fault.err.trim()], [1, `sca-ctl: sca.release_appearance: ${AOR} appearance index 7 is not in use (code 500)`]);
+  const usage = await run(['--url', url, 'sca.subscription_count', 'foo']);
+  t.equal(usage.code, 1);
+  t.match(usage.err, /usage: sca.subscription_count/);
+  const deact = await run(['--url', url, 'sca.deactivate_all_subscriptions']);
+  t.equal(deact.out.trim(), `Deactivating call-info subscription from ${P1}`);
+});
+
+t.test('a clear message when the service is not reachable, or the command is unknown', async (t) => {
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+  });
+  const down = await run(['sca.all_appearances'], { SCA_CTL_URL: `http://127.0.0.1:${port}` });
+  t.equal(down.code, 3);
+  t.match(down.err, `cannot reach sca-service at http://127.0.0.1:${port} (ECONNREFUSED). Is it running?`);
+  const unknown = await run(['sca.frobnicate']);
+  t.equal(unknown.code, 2);
+  t.match(unknown.err, /unknown command sca\.frobnicate/);
+  const help = await run(['--help']);
+  t.equal(help.code, 0);
+  t.match(help.out, /sca\.release_appearance <aor> <index>/);
+});
+
+t.test('tables align columns and put the useful ones first', async (t) => {
+  t.equal(formatTable([]), '(none)');
+  t.equal(formatTable([{ owner: 'x', index: 10, aor: 'a', mtime: 5 }, { owner: 'yy', index: 2, aor: 'bb', mtime: 6 }]), 'AOR  INDEX  OWNER\na    10     x\nbb   2      yy');
+});
