@@ -1,0 +1,269 @@
+// A small scripted SIP phone for end-to-end tests: UDP on 127.0.0.1, every request sent through
+// the proxy (outbound proxy), dialogs with route sets, NOTIFYs and BYEs answered automatically.
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { firstHeader, headerValues, parseMessage, type SipMessage } from '../../service/sip/message.js';
+import { parseNameAddr, tagOf } from '../../service/sip/name-addr.js';
+
+const rand = (): string => randomBytes(6).toString('hex');
+
+export interface Received {
+  msg: SipMessage;
+  raw: string;
+  at: number; // performance.now()
+  from: { address: string; port: number };
+}
+
+export const hdr = (m: SipMessage, name: string): string | undefined => firstHeader(m, name.toLowerCase());
+
+export interface Dialog {
+  callId: string;
+  localTag: string;
+  remoteTag: string;
+  localUri: string; // name-addr without tag
+  remoteUri: string;
+  remoteTarget: string;
+  routeSet: string[];
+  cseq: number;
+}
+
+export interface Transaction {
+  branch: string;
+  callId: string;
+  cseq: string;
+  responses: SipMessage[];
+  final: Promise<SipMessage>;
+}
+
+/** A server transaction: the top Via branch with the CSeq (the method tells INVITE from CANCEL). */
+const transactionKey = (m: SipMessage): string =>
+  `${/branch=([^;,\s]+)/.exec(firstHeader(m, 'via') ?? '')?.[1] ?? ''} ${firstHeader(m, 'cseq') ?? ''}`;
+
+type Waiter = { match: (r: Received) => boolean; resolve: (r: Received) => void };
+
+export class Phone {
+  readonly requests: Received[] = [];
+  private readonly socket = dgram.createSocket('udp4');
+  private readonly pending = new Map<string, { tx: Transaction; resolve: (m: SipMessage) => void; provisional?: (m: SipMessage) => void }>();
+  private waiters: Waiter[] = [];
+  /** The last reply sent per server transaction, resent when a request is retransmitted. */
+  private readonly answered = new Map<string, string>();
+  /** What to answer to an incoming INVITE; default: 180 and wait for the test to answer. */
+  onInvite: ((r: Received) => void) | undefined;
+  /** The status this phone answers NOTIFYs with (a phone that forgot its subscription says 481). */
+  notifyAnswer: [number, string] = [200, 'OK'];
+  port = 0;
+
+  constructor(readonly name: string, readonly user: string, readonly domain: string, readonly proxyPort: number) {}
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', resolve));
+    this.port = this.socket.address().port;
+    this.socket.on('message', (buf, rinfo) => this.receive(buf.toString('utf8'), rinfo));
+  }
+
+  stop(): void {
+    this.socket.close();
+  }
+
+  get contact(): string {
+    return `sip:${this.user}@127.0.0.1:${this.port}`;
+  }
+
+  get aor(): string {
+    return `sip:${this.user}@${this.domain}`;
+  }
+
+  send(raw: string, port = this.proxyPort): void {
+    this.socket.send(raw, port, '127.0.0.1');
+  }
+
+  /** Resolves with the first incoming request (already received or future) that matches. */
+  waitFor(match: (r: Received) => boolean, timeoutMs = 5000, what = 'request'): Promise<Received> {
+    const seen = this.requests.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { match, resolve: (r) => { clearTimeout(timer); resolve(r); } };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  /** NOTIFYs received so far, optionally for one event package. */
+  notifies(event?: string): Received[] {
+    return this.requests.filter((r) => r.msg.method === 'NOTIFY' && (event === undefined || hdr(r.msg, 'event') === event));
+  }
+
+  /** Waits for the n-th NOTIFY (1-based) of an event package. */
+  nthNotify(n: number, event = 'call-info', timeoutMs = 5000): Promise<Received> {
+    return this.waitFor(() => this.notifies(event).length >= n, timeoutMs, `NOTIFY #${n} (${event})`).then(() => this.notifies(event)[n - 1]!);
+  }
+
+  /** Sends an out-of-dialog request through the proxy. */
+  request(method: string, o: { ruri: string; to: string; from?: string; fromTag?: string; callId?: string; cseq?: number; headers?: Array<[string, string]>; body?: string; route?: string[]; toTag?: string }): Transaction {
+    const branch = `z9hG4bK${rand()}`;
+    const callId = o.callId ?? `${rand()}@${this.name}`;
+    const cseq = `${o.cseq ?? 1} ${method}`;
+    const lines: Array<[string, string]> = [
+      ['Via', `SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`],
+      ['Max-Forwards', '70'],
+      ...(o.route ?? []).map((r): [string, string] => ['Route', r]),
+      ['From', `${o.from ?? `<${this.aor}>`};tag=${o.fromTag ?? rand()}`],
+      ['To', `${o.to}${o.toTag ? `;tag=${o.toTag}` : ''}`],
+      ['Call-ID', callId],
+      ['CSeq', cseq],
+      ['Contact', `<${this.contact}>`],
+      ['User-Agent', `sca-e2e-${this.name}`],
+      ...(o.headers ?? []),
+    ];
+    const body = o.body ?? '';
+    if (body !== '') lines.push(['Content-Type', 'application/sdp']);
+    lines.push(['Content-Length', String(Buffer.byteLength(body))]);
+    const raw = `${method} ${o.ruri} SIP/2.0\r\n${lines.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n${body}`;
+    const tx: Transaction = { branch, callId, cseq, responses: [], final: undefined as unknown as Promise<SipMessage> };
+    if (method === 'ACK') {
+      tx.final = new Promise(() => undefined); // an ACK has no reply
+    } else {
+      tx.final = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${this.name}: no final reply to ${method} ${o.ruri}`)), 8000);
+        this.pending.set(branch, { tx, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+      });
+    }
+    this.send(raw);
+    return tx;
+  }
+
+  /** A request inside a dialog: R-URI = remote target, Route = route set, next CSeq. */
+  inDialog(d: Dialog, method: string, o: { headers?: Array<[string, string]>; body?: string; cseq?: number } = {}): Transaction {
+    const cseq = o.cseq ?? (method === 'ACK' ? d.cseq : ++d.cseq);
+    return this.request(method, {
+      ruri: d.remoteTarget, to: d.remoteUri, toTag: d.remoteTag, from: d.localUri, fromTag: d.localTag, callId: d.callId, cseq,
+      route: d.routeSet, headers: o.headers, body: o.body,
+    });
+  }
+
+  /** Sends an INVITE, waits for the final reply; on 2xx ACKs it and returns the dialog. */
+  async invite(o: { ruri: string; to: string; headers?: Array<[string, string]>; body?: string; fromTag?: string; callId?: string }): Promise<{ final: SipMessage; dialog: Dialog | undefined; tx: Transaction }> {
+    const fromTag = o.fromTag ?? rand();
+    const tx = this.request('INVITE', { ...o, fromTag });
+    const final = await tx.final;
+    if (final.status! >= 300) return { final, dialog: undefined, tx };
+    const dialog = this.dialogFromReply(final, fromTag);
+    this.inDialog(dialog, 'ACK');
+    return { final, dialog, tx };
+  }
+
+  dialogFromReply(reply: SipMessage, localTag: string): Dialog {
+    const to = parseNameAddr(hdr(reply, 'to')!);
+    const from = parseNameAddr(hdr(reply, 'from')!);
+    const contact = parseNameAddr(headerValues(reply, 'contact')[0]!);
+    if (!to.ok || !from.ok || !contact.ok) throw new Error('bad 2xx');
+    return {
+      callId: hdr(reply, 'call-id')!, localTag, remoteTag: tagOf(to.value) ?? '', localUri: `<${from.value.uri}>`,
+      remoteUri: `<${to.value.uri}>`, remoteTarget: contact.value.uri,
+      routeSet: headerValues(reply, 'record-route').reverse(), cseq: Number(hdr(reply, 'cseq')!.split(' ')[0]),
+    };
+  }
+
+  /** Answers an incoming request; for a 2xx to INVITE returns the UAS dialog. */
+  respond(r: Received, code: number, reason: string, o: { headers?: Array<[string, string]>; body?: string; toTag?: string } = {}): Dialog | undefined {
+    const m = r.msg;
+    const to = hdr(m, 'to')!;
+    const parsedTo = parseNameAddr(to);
+    const existingTag = parsedTo.ok ? tagOf(parsedTo.value) : undefined;
+    const hasTag = existingTag !== undefined;
+    const toTag = o.toTag ?? existingTag ?? `${this.name}${rand()}`;
+    const lines: Array<[string, string]> = [
+      ...m.headers.filter(([n]) => n === 'via').map(([, v]): [string, string] => ['Via', v]),
+      ...m.headers.filter(([n]) => n === 'record-route').map(([, v]): [string, string] => ['Record-Route', v]),
+      ['From', hdr(m, 'from')!],
+      ['To', hasTag ? to : `${to};tag=${toTag}`],
+      ['Call-ID', hdr(m, 'call-id')!],
+      ['CSeq', hdr(m, 'cseq')!],
+      // A reply that creates or confirms a dialog carries the Contact (RFC 3261 12.1.1).
+      ...(code > 100 && code < 300 && m.method === 'INVITE' ? [['Contact', `<${this.contact}>`] as [string, string]] : []),
+      ...(o.headers ?? []),
+    ];
+    const body = o.body ?? '';
+    if (body !== '') lines.push(['Content-Type', 'application/sdp']);
+    lines.push(['Content-Length', String(Buffer.byteLength(body))]);
+    const raw = `SIP/2.0 ${code} ${reason}\r\n${lines.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n${body}`;
+    this.answered.set(transactionKey(m), raw);
+    this.send(raw, r.from.port);
+    if (m.method !== 'INVITE' || code < 200 || code >= 300) return undefined;
+    const from = parseNameAddr(hdr(m, 'from')!);
+    const contact = parseNameAddr(headerValues(m, 'contact')[0]!);
+    if (!from.ok || !contact.ok) throw new Error('bad INVITE');
+    return {
+      callId: hdr(m, 'call-id')!, localTag: toTag ?? '', remoteTag: tagOf(from.value) ?? '', localUri: to.replace(/;\s*tag=[^;]*/, ''),
+      remoteUri: `<${from.value.uri}>`, remoteTarget: contact.value.uri, routeSet: headerValues(m, 'record-route'), cseq: 0,
+    };
+  }
+
+  async register(expires = 3600): Promise<SipMessage> {
+    return this.request('REGISTER', { ruri: `sip:${this.domain}`, to: `<${this.aor}>`, headers: [['Expires', String(expires)]] }).final;
+  }
+
+  private receive(raw: string, rinfo: dgram.RemoteInfo): void {
+    const parsed = parseMessage(raw);
+    if (!parsed.ok) return;
+    const m = parsed.value;
+    if (m.kind === 'reply') {
+      const branch = /branch=([^;,\s]+)/.exec(hdr(m, 'via') ?? '')?.[1] ?? '';
+      const p = this.pending.get(branch);
+      if (!p) return;
+      p.tx.responses.push(m);
+      if (m.status! >= 200) {
+        this.pending.delete(branch);
+        if (m.status! >= 300 && m.method === 'INVITE') this.ackFailure(m, branch);
+        p.resolve(m);
+      }
+      return;
+    }
+    const r: Received = { msg: m, raw, at: performance.now(), from: { address: rinfo.address, port: rinfo.port } };
+    // A retransmission (the proxy did not see our reply in time, e.g. on a loaded CI machine) is
+    // answered again but not recorded twice, as a phone's transaction layer would absorb it.
+    const key = transactionKey(m);
+    const earlier = m.method === 'ACK' ? undefined : this.requests.find((x) => transactionKey(x.msg) === key);
+    if (earlier) {
+      const answer = this.answered.get(key);
+      if (answer) this.send(answer, rinfo.port);
+      return;
+    }
+    if (m.method === 'ACK') {
+      this.requests.push(r);
+    } else {
+      if (m.method === 'NOTIFY') this.respond(r, ...this.notifyAnswer);
+      if (m.method === 'BYE' || m.method === 'OPTIONS') this.respond(r, 200, 'OK');
+      if (m.method === 'CANCEL') {
+        this.respond(r, 200, 'OK');
+        const inv = this.requests.find((x) => x.msg.method === 'INVITE' && hdr(x.msg, 'call-id') === hdr(m, 'call-id'));
+        if (inv) this.respond(inv, 487, 'Request Terminated', { toTag: `${this.name}c` });
+      }
+      if (m.method === 'INVITE' && !/;\s*tag=/.test(hdr(m, 'to') ?? '')) this.onInvite?.(r);
+      this.requests.push(r);
+    }
+    for (const w of [...this.waiters]) {
+      if (w.match(r)) {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        w.resolve(r);
+      }
+    }
+  }
+
+  /** The ACK of a non-2xx final reply: same branch, hop by hop to the proxy. */
+  private ackFailure(reply: SipMessage, branch: string): void {
+    const cseqNum = hdr(reply, 'cseq')!.split(' ')[0];
+    const ack = [
+      `ACK sip:${this.domain} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`, 'Max-Forwards: 70',
+      `From: ${hdr(reply, 'from')}`, `To: ${hdr(reply, 'to')}`, `Call-ID: ${hdr(reply, 'call-id')}`, `CSeq: ${cseqNum} ACK`, 'Content-Length: 0', '', '',
+    ].join('\r\n');
+    this.send(ack);
+  }
+}
+
+export const sdp = (port: number, dir = 'sendrecv'): string =>
+  ['v=0', `o=- ${port} 1 IN IP4 127.0.0.1`, 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', `a=${dir}`, ''].join('\r\n');

@@ -1,0 +1,66 @@
+// The two real store backends, each with a fresh database per call, and raw access for tests.
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { MysqlStore } from '../../service/store/mysql.js';
+import { SqliteStore } from '../../service/store/sqlite.js';
+import type { Store } from '../../service/store/store.js';
+
+export const MYSQL_ROOT = process.env.SCA_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306';
+const created: string[] = [];
+
+/** Drops the databases this process created. */
+export async function dropTestDatabases(): Promise<void> {
+  if (created.length === 0) return;
+  const admin = await mysql.createConnection({ uri: MYSQL_ROOT });
+  for (const db of created.splice(0)) await admin.query(`DROP DATABASE IF EXISTS ${db}`);
+  await admin.end();
+}
+
+export interface Backend {
+  name: string;
+  /** A new empty database; stores made from it share it. */
+  fresh(): Promise<{ url: string; make: (serverId?: number) => Store; exec: (sql: string) => Promise<void>; query: (sql: string) => Promise<Array<Record<string, unknown>>>; version: (s: Store) => Promise<number> }>;
+}
+
+export const BACKENDS: Backend[] = [
+  {
+    name: 'sqlite',
+    async fresh() {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'sca-store-')), 'sca.sqlite');
+      const raw = () => new Database(file);
+      return {
+        url: `sqlite:${file}`,
+        make: (serverId = 0) => new SqliteStore(file, serverId),
+        exec: async (sql) => { const db = raw(); db.exec(sql); db.close(); },
+        query: async (sql) => { const db = raw(); const r = db.prepare(sql).all() as Array<Record<string, unknown>>; db.close(); return r; },
+        version: async (s) => (s as SqliteStore).schemaVersion(),
+      };
+    },
+  },
+  {
+    name: 'mysql',
+    async fresh() {
+      const db = `sca_test_${randomBytes(4).toString('hex')}`;
+      const admin = await mysql.createConnection({ uri: MYSQL_ROOT });
+      await admin.query(`CREATE DATABASE ${db}`);
+      await admin.end();
+      created.push(db);
+      const url = `${MYSQL_ROOT}/${db}`;
+      const run = async (sql: string) => {
+        const c = await mysql.createConnection({ uri: url });
+        try { return (await c.query(sql))[0]; } finally { await c.end(); }
+      };
+      return {
+        url,
+        make: (serverId = 0) => new MysqlStore(url, serverId),
+        exec: async (sql) => { await run(sql); },
+        query: async (sql) => (await run(sql)) as Array<Record<string, unknown>>,
+        version: async (s) => (s as MysqlStore).schemaVersion(),
+      };
+    },
+  },
+];
