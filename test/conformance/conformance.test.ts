@@ -1,0 +1,27 @@
+// Every scenario in test/conformance/scenarios, against Kamailio's own sca module and against
+// sca-service: a DIFFERENT result, or an error, fails the suite.
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { compare, loadScenario, play, startNative, startService } from './runner.js';
+
+const dir = path.join(import.meta.dirname, 'scenarios');
+const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const table: string[] = [];
+
+for (const file of files) {
+  t.test(file, async (t) => {
+    const scenario = loadScenario(path.join(dir, file));
+    const native = await startNative();
+    const nativeTrace = await play(scenario, native).finally(() => native.stop());
+    const service = await startService();
+    const serviceTrace = await play(scenario, service).finally(() => service.stop());
+    const verdict = compare(scenario, nativeTrace, serviceTrace);
+    table.push(`${scenario.name.padEnd(28)} ${(scenario.spec ?? '').padEnd(8)} ${verdict.result.padEnd(19)} ${scenario.expect.join(' ')}`);
+    t.not(verdict.result, 'DIFFERENT', `${scenario.name}: ${verdict.result}`, verdict.result === 'DIFFERENT' ? { native: verdict.native, service: verdict.service } : {});
+  });
+}
+
+t.teardown(() => {
+  t.comment(`conformance table:\n${table.join('\n')}`);
+});

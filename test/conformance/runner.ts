@@ -1,0 +1,296 @@
+// Differential conformance: one scenario, played by the same scripted phones against Kamailio
+// with its own sca module (kamailio/native-oracle.cfg) and against Kamailio + sca-service
+// (kamailio/kamailio.cfg), compared after normalising what must differ.
+import Database from 'better-sqlite3';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
+import type { SipMessage } from '../../service/sip/message.js';
+import { Phone, hdr, sdp, type Dialog } from '../support/sip-phone.js';
+import { DOMAIN, startStack } from '../support/stack.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+const step = z.discriminatedUnion('do', [
+  z.object({ do: z.literal('register'), phones: z.array(z.string()) }),
+  z.object({
+    do: z.literal('subscribe'), phone: z.string(), event: z.string().nullable(), expires: z.number().int().nullable().optional(),
+    ruri: z.string().optional(), call_info: z.string().optional(), as: z.string().optional(), record_route: z.string().optional(),
+  }),
+  z.object({
+    do: z.literal('refresh'), phone: z.string(), dialog: z.string(), expires: z.number().int().nullable().optional(), call_info: z.string().optional(),
+    to: z.string().optional(), to_tag: z.string().optional(),
+  }),
+  z.object({ do: z.literal('wait'), ms: z.number().int().positive() }),
+  z.object({
+    do: z.literal('call'), phone: z.string(), to: z.string(), as: z.string(), call_info: z.string().optional(),
+    provisional: z.array(z.number().int()).default([]), final: z.number().int().default(200),
+  }),
+  z.object({ do: z.literal('hold'), dialog: z.string(), direction: z.string(), call_info: z.string().optional() }),
+  z.object({ do: z.literal('bye'), dialog: z.string(), by: z.enum(['caller', 'callee']) }),
+  z.object({ do: z.literal('pickup'), phone: z.string(), as: z.string(), index: z.number().int() }),
+  z.object({ do: z.literal('incoming'), from: z.string(), line: z.string(), answer_by: z.string(), as: z.string(), call_info: z.string().optional() }),
+]);
+
+/** A scenario file (JSON); see test/conformance/README.md. */
+export const scenarioSchema = z.object({
+  name: z.string(),
+  spec: z.string().optional(),
+  /** Deviation ids of docs/deviations.md this scenario is expected to show. */
+  expect: z.array(z.string()).default([]),
+  /** phone name → SIP user */
+  phones: z.record(z.string(), z.string()),
+  steps: z.array(step).min(1),
+}).strict();
+export type Scenario = z.infer<typeof scenarioSchema>;
+
+export type Trace = Record<string, { replies: Array<Record<string, string | number | undefined>>; notifies: Array<Record<string, string | undefined>>; received?: Array<Record<string, string | undefined>> }>;
+
+interface Target {
+  name: 'native' | 'service';
+  sipPort: number;
+  stop(): Promise<void>;
+}
+
+async function waitForProxy(port: number): Promise<void> {
+  const probe = new Phone('probe', 'probe', DOMAIN, port);
+  await probe.start();
+  try {
+    for (let i = 0; i < 100; i++) {
+      const r = await Promise.race([probe.register(), new Promise<undefined>((res) => setTimeout(() => res(undefined), 200))]).catch(() => undefined);
+      if (r && r.status === 200) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    throw new Error(`the proxy on ${port} does not answer`);
+  } finally {
+    probe.stop();
+  }
+}
+
+/** SIGTERM to the process group (Kamailio stops its workers), SIGKILL to it after 3 s. */
+export async function stopGroup(proc: ChildProcess): Promise<void> {
+  if (proc.pid === undefined || proc.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  try { process.kill(-proc.pid, 'SIGTERM'); } catch { return; }
+  const timer = setTimeout(() => { try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone */ } }, 3000);
+  await exited;
+  clearTimeout(timer);
+  for (let i = 0; i < 30; i++) {
+    try { process.kill(-proc.pid, 0); } catch { return; } // the whole group is gone
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* gone */ }
+}
+
+export async function startNative(): Promise<Target> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sca-oracle-'));
+  const db = path.join(dir, 'sca.sqlite');
+  const schema = '/usr/share/kamailio/db_sqlite';
+  const d = new Database(db);
+  d.exec(readFileSync(`${schema}/standard-create.sql`, 'utf8') + readFileSync(`${schema}/sca-create.sql`, 'utf8'));
+  d.close();
+  const sipPort = 20000 + Math.floor(Math.random() * 30000);
+  // Its own process group: Kamailio forks workers, and they must all go when it stops.
+  const proc = spawn('kamailio', ['-DD', '-E', '-f', `${ROOT}/kamailio/native-oracle.cfg`, '-Y', dir, '-m', '64', '-A', `SIP_PORT=${sipPort}`,
+    '-A', `SIP_DOMAIN="${DOMAIN}"`, '-A', `CTL_SOCK="unix:${dir}/ctl"`, '-A', `SCA_DBURL="sqlite://${db}"`], { stdio: 'ignore', detached: true });
+  const stop = () => stopGroup(proc);
+  await waitForProxy(sipPort).catch(async (err: unknown) => { await stop(); throw err; });
+  return { name: 'native', sipPort, stop };
+}
+
+export async function startService(): Promise<Target> {
+  const stack = await startStack({ log_level: 'warn' });
+  return { name: 'service', sipPort: stack.sipPort, stop: () => stack.stop() };
+}
+
+/**
+ * The module builds a SUBSCRIBE's NOTIFYs after its reply: a next SUBSCRIBE sent the instant the
+ * reply arrives would change what they show. Phones are never that quick; neither is the runner.
+ */
+const settle = () => new Promise((r) => setTimeout(r, 100));
+
+/** Plays a scenario against one target and records what each phone saw. */
+export async function play(scenario: Scenario, target: Target): Promise<Trace> {
+  const phones = new Map<string, Phone>();
+  for (const [name, user] of Object.entries(scenario.phones)) {
+    const p = new Phone(name, user, DOMAIN, target.sipPort);
+    await p.start();
+    phones.set(name, p);
+  }
+  const trace: Trace = Object.fromEntries([...phones.keys()].map((n) => [n, { replies: [], notifies: [], received: [] }]));
+  const calls = new Map<string, { caller: Phone; callee: Phone; uac: Dialog; uas: Dialog | undefined }>();
+  const dialogs = new Map<string, { phone: Phone; callId: string; fromTag: string; toTag: string; cseq: number; event: string | null; ruri: string }>();
+  const phone = (n: string): Phone => phones.get(n) ?? (() => { throw new Error(`unknown phone ${n}`); })();
+  const record = (name: string, what: string, r: SipMessage) => trace[name]!.replies.push({
+    to: what, status: r.status, reason: r.reason, event: hdr(r, 'event'), expires: hdr(r, 'expires'), allow_events: hdr(r, 'allow-events'),
+    retry_after: hdr(r, 'retry-after'), contact: hdr(r, 'contact'), to_tagged: /;\s*tag=/.test(hdr(r, 'to') ?? '') ? 'yes' : 'no',
+  });
+  try {
+    for (const [i, s] of scenario.steps.entries()) {
+      if (s.do === 'register') for (const n of s.phones) record(n, 'REGISTER', await phone(n).register());
+      if (s.do === 'wait') await new Promise((r) => setTimeout(r, s.ms));
+      if (s.do === 'subscribe') {
+        const p = phone(s.phone);
+        const callId = `${scenario.name}-${i}`;
+        const fromTag = `f${i}`;
+        const ruri = s.ruri ?? p.aor;
+        const headers: Array<[string, string]> = [];
+        if (s.event !== null) headers.push(['Event', s.event]);
+        if (s.expires !== null) headers.push(['Expires', String(s.expires ?? 3600)]);
+        if (s.call_info) headers.push(['Call-Info', s.call_info]);
+        if (s.record_route) headers.push(['Record-Route', s.record_route.replaceAll('{proxy}', `127.0.0.1:${target.sipPort}`)]);
+        const r = await p.request('SUBSCRIBE', { ruri, to: `<${p.aor}>`, fromTag, callId, headers }).final;
+        record(s.phone, `SUBSCRIBE ${s.event}`, r);
+        const toTag = /;\s*tag=([^;>\s]+)/.exec(hdr(r, 'to') ?? '')?.[1] ?? '';
+        await settle();
+        if (s.as) dialogs.set(s.as, { phone: p, callId, fromTag, toTag, cseq: 1, event: s.event, ruri: hdr(r, 'contact') ?? ruri });
+      }
+      if (s.do === 'call' || s.do === 'pickup') {
+        const caller = phone(s.phone);
+        const callee = s.do === 'call' ? phone(s.to) : [...calls.values()].find((c) => c.callee !== caller)?.callee ?? caller;
+        let uas: Dialog | undefined;
+        const final = s.do === 'call' ? s.final : 200;
+        const provisional = s.do === 'call' ? s.provisional : [];
+        // A phone takes a moment to ring and rings for a while: replies within microseconds of the
+        // INVITE or of each other are handled by different proxy processes and overtake each
+        // other (in the module too), which no real call does.
+        callee.onInvite = (r) => setTimeout(() => {
+          for (const code of provisional) callee.respond(r, code, 'Progress', { toTag: `${s.as}t` });
+          setTimeout(() => {
+            const d = callee.respond(r, final, final < 300 ? 'OK' : 'Busy Here', { toTag: `${s.as}t`, body: final < 300 ? sdp(5000) : '' });
+            if (d) uas = d;
+          }, provisional.length > 0 ? 150 : 0);
+        }, 50);
+        const index = s.do === 'pickup' ? s.index : undefined;
+        const ci = s.do === 'call' ? s.call_info : `<sip:${DOMAIN}>;appearance-index=${index}`;
+        const ruri = s.do === 'call' ? callee.aor : caller.aor;
+        const res = await caller.invite({ ruri, to: `<${ruri}>`, fromTag: `${s.as}f`, callId: `${scenario.name}-${s.as}`, headers: ci ? [['Call-Info', ci]] : [], body: sdp(4000) });
+        trace[s.phone]!.replies.push({ to: `INVITE ${s.as}`, status: res.final.status, pai: hdr(res.final, 'p-asserted-identity'), call_info: hdr(res.final, 'call-info') });
+        callee.onInvite = undefined;
+        if (res.dialog) calls.set(s.as, { caller, callee, uac: res.dialog, uas });
+      }
+      if (s.do === 'incoming') {
+        const caller = phone(s.from);
+        const answerer = phone(s.answer_by);
+        const ringers = [...phones.values()].filter((p) => p.user === s.line && p !== answerer);
+        for (const p of ringers) p.onInvite = (r) => p.respond(r, 180, 'Ringing', { toTag: `${p.name}r` });
+        let uas: Dialog | undefined;
+        answerer.onInvite = (r) => { uas = answerer.respond(r, 200, 'OK', { toTag: `${s.as}t`, body: sdp(6000), headers: s.call_info ? [['Call-Info', s.call_info]] : [] }); };
+        const aor = `sip:${s.line}@${DOMAIN}`;
+        const res = await caller.invite({ ruri: aor, to: `<${aor}>`, fromTag: `${s.as}f`, callId: `${scenario.name}-${s.as}`, body: sdp(7000) });
+        trace[s.from]!.replies.push({ to: `INVITE ${s.as}`, status: res.final.status, pai: hdr(res.final, 'p-asserted-identity'), call_info: hdr(res.final, 'call-info') });
+        for (const p of [...ringers, answerer]) p.onInvite = undefined;
+        if (res.dialog) calls.set(s.as, { caller, callee: answerer, uac: res.dialog, uas });
+      }
+      if (s.do === 'hold') {
+        const c = calls.get(s.dialog) ?? (() => { throw new Error(`unknown call ${s.dialog}`); })();
+        const tx = c.caller.inDialog(c.uac, 'INVITE', { body: sdp(4000, s.direction), headers: s.call_info ? [['Call-Info', s.call_info]] : [] });
+        const at = await c.callee.waitFor((r) => r.msg.method === 'INVITE' && hdr(r.msg, 'cseq') === `${c.uac.cseq} INVITE` && hdr(r.msg, 'call-id') === c.uac.callId, 4000, 're-INVITE');
+        c.callee.respond(at, 200, 'OK', { body: sdp(5000, s.direction === 'sendonly' ? 'recvonly' : 'sendrecv') });
+        const r = await tx.final;
+        trace[c.caller.name]!.replies.push({ to: `re-INVITE ${s.dialog}`, status: r.status });
+        c.caller.inDialog(c.uac, 'ACK');
+      }
+      if (s.do === 'bye') {
+        const c = calls.get(s.dialog) ?? (() => { throw new Error(`unknown call ${s.dialog}`); })();
+        const [who, d] = s.by === 'caller' ? [c.caller, c.uac] : [c.callee, c.uas!];
+        const r = await who.inDialog(d, 'BYE').final;
+        trace[who.name]!.replies.push({ to: `BYE ${s.dialog}`, status: r.status });
+      }
+      if (s.do === 'refresh') {
+        const d = dialogs.get(s.dialog) ?? (() => { throw new Error(`unknown dialog ${s.dialog}`); })();
+        const headers: Array<[string, string]> = [];
+        if (d.event !== null) headers.push(['Event', d.event]);
+        if (s.expires !== null) headers.push(['Expires', String(s.expires ?? 3600)]);
+        if (s.call_info) headers.push(['Call-Info', s.call_info]);
+        const r = await d.phone.request('SUBSCRIBE', { ruri: d.ruri, to: s.to ?? `<${d.phone.aor}>`, toTag: s.to_tag ?? d.toTag, fromTag: d.fromTag, callId: d.callId, cseq: ++d.cseq, headers }).final;
+        record(s.phone, `SUBSCRIBE ${d.event} (refresh)`, r);
+        await settle();
+      }
+    }
+    await new Promise((r) => setTimeout(r, 400)); // the last NOTIFYs
+    for (const [name, p] of phones) {
+      trace[name]!.notifies = inDialogOrder(p.notifies()).map((n) => ({
+        event: hdr(n.msg, 'event'), subscription_state: hdr(n.msg, 'subscription-state'), call_info: hdr(n.msg, 'call-info'),
+        cseq: hdr(n.msg, 'cseq'), call_id: hdr(n.msg, 'call-id'), contact: hdr(n.msg, 'contact'), from: hdr(n.msg, 'from'), to: hdr(n.msg, 'to'),
+        route: hdr(n.msg, 'route'), ruri: n.msg.ruri,
+      }));
+      trace[name]!.received = p.requests.filter((r) => r.msg.method === 'INVITE').map((r) => ({
+        call_info: hdr(r.msg, 'call-info'), replaces: hdr(r.msg, 'replaces'), ruri: r.msg.ruri,
+      }));
+    }
+  } finally {
+    for (const p of phones.values()) p.stop();
+  }
+  return trace;
+}
+
+/**
+ * NOTIFYs by dialog, each dialog's by CSeq. Dialogs are ordered by their Call-ID, which the runner
+ * makes from the step that opened them: NOTIFYs of different dialogs (and, through a proxy's
+ * parallel workers, even of one) may overtake each other on the way, so arrival order is not compared.
+ */
+function inDialogOrder<T extends { msg: SipMessage }>(list: T[]): T[] {
+  const dialogs = [...new Set(list.map((n) => hdr(n.msg, 'call-id') ?? ''))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const cseq = (n: T) => Number.parseInt(hdr(n.msg, 'cseq') ?? '0', 10);
+  return dialogs.flatMap((d) => list.filter((n) => hdr(n.msg, 'call-id') === d).sort((a, b) => cseq(a) - cseq(b)));
+}
+
+/** What always differs between two runs: proxy-made tags, phone ports, seconds left. */
+export function normalise(trace: Trace): Trace {
+  const tags = new Map<string, string>();
+  const tag = (t: string) => { if (!tags.has(t)) tags.set(t, `T${tags.size + 1}`); return tags.get(t)!; };
+  const fix = (v: unknown): unknown => {
+    if (typeof v !== 'string') return v;
+    return v.replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT').replace(/expires=\d+/g, 'expires=N')
+      .replace(/;tag=([0-9a-f]{32}[-.][0-9a-f]+)/g, (_m, t: string) => `;tag=${tag(t)}`);
+  };
+  const each = <R extends Record<string, unknown>>(list: R[] | undefined) => (list ?? []).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, fix(v)])));
+  return Object.fromEntries(Object.entries(trace).map(([n, t]) => [n, { replies: each(t.replies), notifies: each(t.notifies), received: each(t.received) }])) as Trace;
+}
+
+/** Makes an intended deviation invisible, on both sides; keyed by docs/deviations.md ids. */
+export const DEVIATION_NORMALISERS: Record<string, (t: Trace) => Trace> = {
+  // The first NOTIFY's ;expires (D2) and per-subscriber states (D3): compare states without expiry.
+  D2: (t) => mapNotifies(t, (n) => ({ ...n, subscription_state: n.subscription_state?.replace(/;expires=N/, '') })),
+  D3: (t) => mapNotifies(t, (n) => ({ ...n, subscription_state: n.subscription_state?.replace(/;expires=N/, '') })),
+  // A line-seize for an AoR never subscribed: the module refuses (500), we grant (200 and the
+  // line-seize NOTIFY). Compare the replies only as "answered" and leave line-seize NOTIFYs out.
+  D6: (t) => dropNotifies(mapReplies(t, (r) => (r.to === 'SUBSCRIBE line-seize' ? { to: r.to, outcome: 'answered' } : r)), (n) => n.event === 'line-seize'),
+  // Inbound calls (D17): the module cannot match a BYE to the callee's appearance, so it never
+  // sends the final idle NOTIFY; leave out a dialog's last NOTIFY when it shows the line all idle.
+  D17: (t) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, notifies: v.notifies.filter((n, i, all) =>
+    !(n.event === 'call-info' && /^<[^>]+>;appearance-index=\*;appearance-state=idle$/.test(n.call_info ?? '') && i > 0
+      && !all.slice(i + 1).some((m) => m.call_id === n.call_id)) ) }])) as Trace,
+  // An unsubscribe of an index no longer in use: the module answers 500, we 200.
+  D7: (t) => mapReplies(t, (r) => (String(r.to).endsWith('(refresh)') && r.expires !== 'N' ? { to: r.to, outcome: 'answered' } : r)),
+};
+
+const mapNotifies = (t: Trace, f: (n: Record<string, string | undefined>) => Record<string, string | undefined>): Trace =>
+  Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, notifies: v.notifies.map(f) }])) as Trace;
+const dropNotifies = (t: Trace, drop: (n: Record<string, string | undefined>) => boolean): Trace =>
+  Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, notifies: v.notifies.filter((n) => !drop(n)) }])) as Trace;
+const mapReplies = (t: Trace, f: (r: Record<string, string | number | undefined>) => Record<string, string | number | undefined>): Trace =>
+  Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, replies: v.replies.map(f) }])) as Trace;
+
+export type Verdict = { result: 'equal' | 'intended deviation' | 'DIFFERENT'; native: Trace; service: Trace };
+
+export function compare(scenario: Scenario, nativeRaw: Trace, serviceRaw: Trace): Verdict {
+  const native = normalise(nativeRaw);
+  const service = normalise(serviceRaw);
+  if (isDeepStrictEqual(native, service)) return { result: 'equal', native, service };
+  let n = native;
+  let s = service;
+  for (const id of scenario.expect) {
+    const f = DEVIATION_NORMALISERS[id];
+    if (!f) throw new Error(`${scenario.name}: no normaliser for deviation ${id}`);
+    n = f(n);
+    s = f(s);
+  }
+  return { result: isDeepStrictEqual(n, s) ? 'intended deviation' : 'DIFFERENT', native: n, service: s };
+}
+
+export const loadScenario = (file: string): Scenario => scenarioSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
