@@ -5,10 +5,12 @@ import { METHODS } from '../rpc/methods.js';
  * sca-ctl: the sca.* commands in kamcmd style against a running sca-service.
  *   sca-ctl [--url URL] [--token TOKEN] [--json] <sca.command> [params...]
  */
-const USAGE = `usage: sca-ctl [--url URL] [--token TOKEN] [--json] <command> [params...]
+const USAGE = `usage: sca-ctl [--url URL] [--token TOKEN] [--table | --json] <command> [params...]
   --url    the service (default $SCA_CTL_URL or http://127.0.0.1:8090)
   --token  admin token (default $SCA_ADMIN_TOKEN)
+  --table  readable tables with every column
   --json   print the JSON result as it is
+  (default: the lines kamcmd prints for Kamailio's sca module, so scripts keep working)
 commands:
 ${Object.entries(METHODS).map(([name, m]) => `  ${name} ${m.params.map((p) => `<${p}>`).join(' ')}`).join('\n')}`;
 
@@ -45,10 +47,41 @@ export function formatResult(method: string, result: unknown): string {
   return String(result);
 }
 
+const hostPort = (uri: string): string => /^[a-z]+:(?:[^@]*@)?([^;?>]*)/i.exec(uri)?.[1] ?? uri;
+const userOf = (uri: string): string => /^[a-z]+:([^@;?>]*)@/i.exec(uri)?.[1] ?? uri;
+type Row = Record<string, unknown>;
+const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
+
+/**
+ * What kamcmd prints for the module's own commands (sca_rpc.c, 5.6): one line per row, fields
+ * separated by one space, times as epoch seconds, nothing on success for update/release.
+ * The commands the module never implemented (subscribers, show_appearance) print tables.
+ */
+export function formatKamcmd(method: string, result: unknown): string {
+  const rows = Array.isArray(result) ? (result as Row[]) : [];
+  switch (method) {
+    case 'sca.all_subscriptions':
+      return rows.map((r) => `${userOf(str(r.aor))} ${hostPort(str(r.subscriber))} ${str(r.event)} ${str(r.ttl)} ${str(r.state)}`).join('\n');
+    case 'sca.show_subscription':
+      return rows.map((r) => `${str(r.aor)} ${str(r.event)} ${str(r.subscriber)} ${Math.floor(Number(r.expires))}`).join('\n');
+    case 'sca.subscription_count': {
+      const o = result as Row;
+      return `${str(o.count)} ${str(o.event)}`;
+    }
+    case 'sca.all_appearances':
+      return rows.map((r) => [r.aor, r.index, r.state, Math.floor(Number(r.mtime)), r.owner, r.callee, r.call_id, r.from_tag, r.to_tag].map(str).join(' ')).join('\n');
+    case 'sca.update_appearance':
+    case 'sca.release_appearance':
+      return '';
+    default:
+      return formatResult(method, result);
+  }
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, table: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   } catch (e) {
     err(`sca-ctl: ${(e as Error).message}\n${USAGE}`);
     return 2;
@@ -88,9 +121,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, out: (s: stri
   }
   const body = (await res.json()) as { result?: unknown; error?: { code: number; message: string } };
   if (body.error) {
-    err(`sca-ctl: ${method}: ${body.error.message} (code ${body.error.code})`);
+    // kamcmd's fault line; a usage fault is the module's 500 (JSON-RPC calls it invalid params).
+    const code = body.error.code === -32602 ? 500 : body.error.code;
+    err(parsed.values.json || parsed.values.table ? `sca-ctl: ${method}: ${body.error.message} (code ${body.error.code})` : `error: ${code} - ${body.error.message}`);
     return 1;
   }
-  out(parsed.values.json ? JSON.stringify(body.result, null, 2) : formatResult(method, body.result));
+  const text = parsed.values.json ? JSON.stringify(body.result, null, 2) : parsed.values.table ? formatResult(method, body.result) : formatKamcmd(method, body.result);
+  if (text !== '') out(text);
   return 0;
 }

@@ -83,9 +83,9 @@ t.test('metrics after the traffic, and sca-ctl against the running stack', async
   const seize = ctl('sca.seize_appearance', `sip:100@${DOMAIN}`, p2.contact);
   t.same([seize.status, seize.stdout.trim()], [0, `Seized sip:100@${DOMAIN} appearance-index 1 for ${p2.contact}`]);
   const list = ctl('sca.all_appearances');
-  t.match(list.stdout, new RegExp(`sip:100@pbx\\.example\\.com\\s+1\\s+seized\\s+${p2.contact.replace(/\./g, '\\.')}`));
+  t.match(list.stdout, new RegExp(`sip:100@pbx\\.example\\.com 1 seized \\d+ ${p2.contact.replace(/\./g, '\\.')}`));
   const count = ctl('sca.subscription_count', 'call-info');
-  t.equal(count.stdout.trim(), 'event: call-info\ncount: 2');
+  t.equal(count.stdout.trim(), '2 call-info');
   const release = ctl('sca.release_appearance', `sip:100@${DOMAIN}`, '1');
   t.equal(release.status, 0);
   const noToken = spawnSync('node', ['bin/sca-ctl.js', '--url', `http://127.0.0.1:${stack.httpPort}`, 'sca.all_appearances'], { encoding: 'utf8', env: { ...process.env, SCA_ADMIN_TOKEN: '' } });

@@ -17,7 +17,7 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
   return { code, out, err };
 }
 
-t.test('kamcmd-style commands print tables, --json prints the result', async (t) => {
+t.test('commands print what kamcmd prints for the module, --table tables, --json the result', async (t) => {
   const cfg = loadConfig({ env: {}, overrides: { evapi_address: ['127.0.0.1:1'], db_url: `sqlite:${mkdtempSync(path.join(tmpdir(), 'sca-ops-'))}/sca.sqlite`, http_port: 0, log_level: 'silent' } });
   if (!cfg.ok) throw new Error(cfg.error);
   const a = buildApp(cfg.config);
@@ -27,18 +27,27 @@ t.test('kamcmd-style commands print tables, --json prints the result', async (t)
 
   const seize = await run(['--url', url, 'sca.seize_appearance', AOR, P1]);
   t.same([seize.code, seize.out.trim()], [0, `Seized ${AOR} appearance-index 1 for ${P1}`]);
-  const table = await run(['--url', url, 'sca.all_appearances']);
+  const lines = await run(['--url', url, 'sca.all_appearances']);
+  t.match(lines.out, new RegExp(`^${AOR.replace(/\./g, '\\.')} 1 seized \\d{10} ${P1.replace(/\./g, '\\.')}    \n$`), 'aor index state mtime owner, empty callee/call-id/tags');
+  const count = await run(['--url', url, 'sca.subscription_count', 'call-info']);
+  t.equal(count.out, '1 call-info\n');
+  const subs = await run(['--url', url, 'sca.all_subscriptions']);
+  t.match(subs.out, /^100 10\.0\.0\.11:5060 call-info \d+ active\n$/, 'AoR user, subscriber host:port, event, seconds left, state');
+  const update = await run(['--url', url, 'sca.update_appearance', AOR, '1', 'held']);
+  t.same([update.code, update.out], [0, ''], 'update prints nothing, as in the module');
+  const table = await run(['--url', url, '--table', 'sca.all_appearances']);
   t.equal(table.code, 0);
   const [head, row] = table.out.trim().split('\n');
   t.match(head, /^AOR\s+INDEX\s+STATE\s+OWNER/);
-  t.match(row, new RegExp(`^${AOR.replace(/\./g, '\\.')}\\s+1\\s+seized\\s+${P1.replace(/\./g, '\\.')}`));
+  t.match(row, new RegExp(`^${AOR.replace(/\./g, '\\.')}\\s+1\\s+held\\s+${P1.replace(/\./g, '\\.')}`));
   const json = await run(['--url', url, '--json', 'sca.subscription_count', 'call-info']);
   t.same(JSON.parse(json.out), { event: 'call-info', count: 1 });
   const fault = await run(['--url', url, 'sca.release_appearance', AOR, '7']);
-  t.same([fault.code, fault.err.trim()], [1, `sca-ctl: sca.release_appearance: ${AOR} appearance index 7 is not in use (code 500)`]);
+  t.same([fault.code, fault.err.trim()], [1, `error: 500 - ${AOR} appearance index 7 is not in use`]);
   const usage = await run(['--url', url, 'sca.subscription_count', 'foo']);
-  t.equal(usage.code, 1);
-  t.match(usage.err, /usage: sca.subscription_count/);
+  t.same([usage.code, usage.err.trim()], [1, 'error: 500 - usage: sca.subscription_count {call-info | line-seize}'], 'a usage fault is the module\'s 500');
+  const jsonFault = await run(['--url', url, '--json', 'sca.subscription_count', 'foo']);
+  t.match(jsonFault.err, /\(code -32602\)/, 'with --json the JSON-RPC code shows');
   const deact = await run(['--url', url, 'sca.deactivate_all_subscriptions']);
   t.equal(deact.out.trim(), `Deactivating call-info subscription from ${P1}`);
 });
