@@ -216,7 +216,13 @@ function ringing(h: Handling): CallEventOutcome {
   if (!app || !move(app, 'ringing', now)) return done(h, 1);
   // The line is in use now: the phone's line-seize subscription has served its purpose.
   const seize = ctx.subscriptions.get(call.fromAor, 'line-seize', app.owner);
-  if (seize) h.notifies.push(...ctx.terminate(seize, 'noresource', now, false));
+  if (seize) {
+    h.notifies.push(...ctx.terminate(seize, 'noresource', now, false));
+    // A phone that seized one index but calls on another gives the seized one back, so it is not
+    // left lit until the stale purge (kamailio#2583).
+    const stale = seize.index > 0 && seize.index !== app.index ? ctx.appearances.get(call.fromAor, seize.index) : undefined;
+    if (stale && stale.state === 'seized' && stale.owner === seize.subscriber) ctx.appearances.release(call.fromAor, seize.index);
+  }
   notifyGroup(h, call.fromAor);
   return done(h, 1);
 }

@@ -335,6 +335,16 @@ t.test('an INVITE without a prior line-seize gets an appearance (deviation D22)'
   t.equal(b.state(1), 'seized', 'no Call-Info at all: the lowest free index');
 });
 
+t.test('a call on another index than the one seized gives the seized one back at the 180 (kamailio#2583, D22)', async (t) => {
+  const { b, call } = outgoing();
+  const invite = b.req('INVITE', { ...call, callInfo: CI(2) });
+  t.equal(callInfoOf(invite.notifies), `${CI(1, 'seized')},${CI(2, 'seized')},${IDLE}`, 'the call takes the index it names');
+  const ringing = b.rep(180, 'Ringing', 'INVITE', { ...call, callInfo: undefined, toTag: 't1', contact: B_CONTACT });
+  t.equal(callInfoOf(ringing.notifies), `${CI(2, 'progressing')},${IDLE}`, 'index 1 is no longer lit');
+  t.equal(b.state(1), undefined);
+  t.equal(b.engine.countSubscriptions('line-seize'), 0, 'the line-seize ended with noresource');
+});
+
 t.test('a line with no call-info subscriber stops being shared on a Call-Info-less INVITE', async (t) => {
   const b = new Bench();
   b.engine.seizeAppearance(AOR, P1, b.now);
