@@ -1,10 +1,10 @@
-// npm run conformance -- [--verbose] <scenario.json | dir>...
+// npm run conformance -- [--verbose: print both traces] <scenario.json | dir>...
 // Plays each scenario against Kamailio's own sca module and against sca-service, prints a table
 // scenario x {equal, intended deviation, DIFFERENT}; exits 1 on DIFFERENT or an error.
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { compare, loadScenario, play, startNative, startService } from '../test/conformance/runner.js';
+import { explain, loadScenario, playBoth } from '../test/conformance/runner.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { verbose: { type: 'boolean', short: 'v' } } });
 const files = (positionals.length > 0 ? positionals : ['test/conformance/scenarios']).flatMap((p) =>
@@ -17,16 +17,13 @@ for (const file of files) {
   try {
     const scenario = loadScenario(file);
     name = scenario.name;
-    const native = await startNative();
-    const nativeTrace = await play(scenario, native).finally(() => native.stop());
-    const service = await startService();
-    const serviceTrace = await play(scenario, service).finally(() => service.stop());
-    const verdict = compare(scenario, nativeTrace, serviceTrace);
+    const verdict = await playBoth(scenario);
     rows.push([name, scenario.spec ?? '', verdict.result, scenario.expect.join(' ')]);
     if (verdict.result === 'DIFFERENT') {
       bad++;
-      if (values.verbose) console.error(`--- ${name}\nnative:  ${JSON.stringify(verdict.native)}\nservice: ${JSON.stringify(verdict.service)}`);
+      console.error(`--- ${name}\n${explain(verdict)}`);
     }
+    if (values.verbose) console.error(`--- ${name} (${verdict.result})\nnative:  ${JSON.stringify(verdict.native, null, 1)}\nservice: ${JSON.stringify(verdict.service)}`);
   } catch (err) {
     bad++;
     rows.push([name, '', `ERROR: ${(err as Error).message}`, '']);

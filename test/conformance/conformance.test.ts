@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { compare, loadScenario, play, startNative, startService } from './runner.js';
+import { explain, loadScenario, playBoth } from './runner.js';
 
 const dir = path.join(import.meta.dirname, 'scenarios');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
@@ -12,13 +12,9 @@ const table: string[] = [];
 for (const file of files) {
   t.test(file, async (t) => {
     const scenario = loadScenario(path.join(dir, file));
-    const native = await startNative();
-    const nativeTrace = await play(scenario, native).finally(() => native.stop());
-    const service = await startService();
-    const serviceTrace = await play(scenario, service).finally(() => service.stop());
-    const verdict = compare(scenario, nativeTrace, serviceTrace);
+    const verdict = await playBoth(scenario);
     table.push(`${scenario.name.padEnd(28)} ${(scenario.spec ?? '').padEnd(8)} ${verdict.result.padEnd(19)} ${scenario.expect.join(' ')}`);
-    t.not(verdict.result, 'DIFFERENT', `${scenario.name}: ${verdict.result}`, verdict.result === 'DIFFERENT' ? { native: verdict.native, service: verdict.service } : {});
+    t.not(verdict.result, 'DIFFERENT', `${scenario.name}: ${verdict.result}`, verdict.result === 'DIFFERENT' ? { diff: explain(verdict) } : {});
   });
 }
 

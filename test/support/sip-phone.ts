@@ -12,6 +12,8 @@ export interface Received {
   raw: string;
   at: number; // performance.now()
   from: { address: string; port: number };
+  /** For a NOTIFY: the status the phone answered it with (0: none). */
+  answered?: number;
 }
 
 export const hdr = (m: SipMessage, name: string): string | undefined => firstHeader(m, name.toLowerCase());
@@ -33,6 +35,8 @@ export interface Transaction {
   cseq: string;
   responses: SipMessage[];
   final: Promise<SipMessage>;
+  /** The request as sent (a CANCEL copies its Via, From, To, Call-ID and Route). */
+  raw: string;
 }
 
 /** A server transaction: the top Via branch with the CSeq (the method tells INVITE from CANCEL). */
@@ -50,7 +54,7 @@ export class Phone {
   private readonly answered = new Map<string, string>();
   /** What to answer to an incoming INVITE; default: 180 and wait for the test to answer. */
   onInvite: ((r: Received) => void) | undefined;
-  /** The status this phone answers NOTIFYs with (a phone that forgot its subscription says 481). */
+  /** The status this phone answers NOTIFYs with (a phone that forgot its subscription says 481; 0: no answer). */
   notifyAnswer: [number, string] = [200, 'OK'];
   port = 0;
 
@@ -123,7 +127,7 @@ export class Phone {
     if (body !== '') lines.push(['Content-Type', 'application/sdp']);
     lines.push(['Content-Length', String(Buffer.byteLength(body))]);
     const raw = `${method} ${o.ruri} SIP/2.0\r\n${lines.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n${body}`;
-    const tx: Transaction = { branch, callId, cseq, responses: [], final: undefined as unknown as Promise<SipMessage> };
+    const tx: Transaction = { branch, callId, cseq, responses: [], final: undefined as unknown as Promise<SipMessage>, raw };
     if (method === 'ACK') {
       tx.final = new Promise(() => undefined); // an ACK has no reply
     } else {
@@ -133,6 +137,22 @@ export class Phone {
       });
     }
     this.send(raw);
+    return tx;
+  }
+
+  /** CANCELs a pending INVITE (RFC 3261 9.1): same R-URI, top Via, Call-ID, From, To, Route, CSeq number. */
+  cancel(invite: Transaction): Transaction {
+    const parsed = parseMessage(invite.raw);
+    if (!parsed.ok) throw new Error('cannot parse the INVITE to cancel');
+    const m = parsed.value;
+    const keep = (name: string) => m.headers.filter(([n]) => n === name).map(([, v]) => `${name === 'call-id' ? 'Call-ID' : name[0]!.toUpperCase() + name.slice(1)}: ${v}`);
+    const lines = [`CANCEL ${m.ruri} SIP/2.0`, ...keep('via'), 'Max-Forwards: 70', ...keep('route'), ...keep('from'), ...keep('to'), ...keep('call-id'),
+      `CSeq: ${invite.cseq.split(' ')[0]} CANCEL`, 'Content-Length: 0', '', ''];
+    const tx: Transaction = { branch: invite.branch, callId: invite.callId, cseq: `${invite.cseq.split(' ')[0]} CANCEL`, responses: [], raw: lines.join('\r\n'),
+      final: undefined as unknown as Promise<SipMessage> };
+    // Its 200 shares the INVITE's branch and is not tracked (see receive); what counts is the INVITE's final reply.
+    tx.final = invite.final;
+    this.send(tx.raw);
     return tx;
   }
 
@@ -214,7 +234,7 @@ export class Phone {
     if (m.kind === 'reply') {
       const branch = /branch=([^;,\s]+)/.exec(hdr(m, 'via') ?? '')?.[1] ?? '';
       const p = this.pending.get(branch);
-      if (!p) return;
+      if (!p || m.method === 'CANCEL') return;
       p.tx.responses.push(m);
       if (m.status! >= 200) {
         this.pending.delete(branch);
@@ -236,7 +256,10 @@ export class Phone {
     if (m.method === 'ACK') {
       this.requests.push(r);
     } else {
-      if (m.method === 'NOTIFY') this.respond(r, ...this.notifyAnswer);
+      if (m.method === 'NOTIFY') {
+        r.answered = this.notifyAnswer[0];
+        if (r.answered !== 0) this.respond(r, ...this.notifyAnswer);
+      }
       if (m.method === 'BYE' || m.method === 'OPTIONS') this.respond(r, 200, 'OK');
       if (m.method === 'CANCEL') {
         this.respond(r, 200, 'OK');
