@@ -87,7 +87,8 @@ case $cmd in
     echo "stack.sh: not ready after 10 s (see $DIR/*.log)" >&2
     stop_pid "$DIR/service.pid"; stop_pid "$DIR/kamailio.pid"; exit 1;;
   stop)
-    stop_pid "$DIR/service.pid"; stop_pid "$DIR/kamailio.pid"; echo "stack down ($DIR)";;
+    # Both at once: each takes about 2 s to shut down cleanly, and neither needs the other for it.
+    stop_pid "$DIR/service.pid" & stop_pid "$DIR/kamailio.pid" & wait; echo "stack down ($DIR)";;
   kill-service)
     alive "$DIR/service.pid" && kill -KILL "$(cat "$DIR/service.pid")"; rm -f "$DIR/service.pid"; echo "service killed";;
   start-service)
