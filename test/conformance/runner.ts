@@ -228,6 +228,9 @@ export async function play(scenario: Scenario, target: Target): Promise<Trace> {
         trace[s.phone]!.replies.push({ to: `INVITE ${s.as}`, status: res.final.status, pai: hdr(res.final, 'p-asserted-identity'), call_info: hdr(res.final, 'call-info') });
         callee.onInvite = undefined;
         if (res.dialog) calls.set(s.as, { caller, callee, uac: res.dialog, uas });
+        // A BYE sent the instant after the ACK reaches another proxy worker and may be handled
+        // first, in the module as here; nobody hangs up that fast.
+        await settle();
       }
       if (s.do === 'incoming') {
         const caller = phone(s.from);
@@ -241,6 +244,7 @@ export async function play(scenario: Scenario, target: Target): Promise<Trace> {
         trace[s.from]!.replies.push({ to: `INVITE ${s.as}`, status: res.final.status, pai: hdr(res.final, 'p-asserted-identity'), call_info: hdr(res.final, 'call-info') });
         for (const p of [...ringers, answerer]) p.onInvite = undefined;
         if (res.dialog) calls.set(s.as, { caller, callee: answerer, uac: res.dialog, uas });
+        await settle();
       }
       if (s.do === 'hold') {
         const c = calls.get(s.dialog) ?? (() => { throw new Error(`unknown call ${s.dialog}`); })();
@@ -394,16 +398,6 @@ export const DEVIATION_NORMALISERS: Record<string, (t: Trace) => Trace> = {
     replies: v.replies.map((r) => (String(r.to).startsWith('INVITE') ? { to: r.to, outcome: 'answered' } : r)),
     received: [], // the module forks the pickup to the line's phones
   }])) as Trace),
-  // The module's NOTIFY at a pickup's ACK sometimes shows the line idle, when the ACK is handled
-  // before the 200 that moved the appearance to the new dialog (D29; its workers race). A lone
-  // all-idle NOTIFY between two identical ones is that glitch: compare it as the state around it.
-  D29: (t) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, notifies: v.notifies.map((n, i, all) => {
-    const before = all[i - 1];
-    const after = all[i + 1];
-    const idle = /^<[^>]+>;appearance-index=\*;appearance-state=idle$/.test(n.call_info ?? '');
-    const glitch = idle && before && after && before.call_id === n.call_id && after.call_id === n.call_id && before.call_info === after.call_info && before.call_info !== n.call_info;
-    return glitch ? { ...n, call_info: before.call_info } : n;
-  }) }])) as Trace,
   // A terminated subscription lingers in the module until the purge (D4) and a new SUBSCRIBE from
   // the same phone revives it, CSeq and all; here it is gone and a new dialog starts at 1.
   // Compare each dialog's NOTIFYs by their order.
