@@ -86,7 +86,6 @@ export function showAppearance(ctx: ScaContext, aor: string, index: number | und
 }
 
 export function seizeAppearance(ctx: ScaContext, aor: string, owner: string, now: number): AdminResult<{ index: number }> {
-  ctx.touch(aor);
   ctx.appearances.register(aor);
   const seized = ctx.appearances.seize(aor, 0, owner, now);
   if (!seized.ok) return fault('Failed to seize line');
@@ -103,12 +102,11 @@ export function updateAppearance(ctx: ScaContext, aor: string, index: number, st
   if (index <= 0) return fault('appearance-index must be > 0');
   const app = ctx.appearances.get(aor, index);
   if (!app) return fault(`Failed to update ${aor} appearance-index ${index}`);
-  ctx.touch(aor);
   if (name === 'idle') ctx.appearances.release(aor, index);
   else {
-    app.state = name as AppearanceState;
-    app.mtime = now;
-    if (uri !== undefined && uri !== '') app.uri = `<${uri}>`;
+    // Setting the state it has still restarts its time, as the module does.
+    if (!ctx.appearances.transition(aor, app, 'operator', now, name as AppearanceState)) ctx.appearances.renew(aor, app, now);
+    if (uri !== undefined && uri !== '') ctx.appearances.update(aor, app, { uri: `<${uri}>` });
   }
   return success(null, ctx.notifyGroup(aor, now));
 }
@@ -117,6 +115,5 @@ export function releaseAppearance(ctx: ScaContext, aor: string, index: number, n
   if (index <= 0) return fault('appearance-index must be > 0');
   if (!ctx.appearances.isShared(aor)) return fault(`No appearances for ${aor}`);
   if (!ctx.appearances.release(aor, index)) return fault(`${aor} appearance index ${index} is not in use`);
-  ctx.touch(aor);
   return success(null, ctx.notifyGroup(aor, now));
 }

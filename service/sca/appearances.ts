@@ -1,28 +1,39 @@
-import type { Appearance, AppearanceState } from './types.js';
+import type { Journal } from './journal.js';
+import { nextState, type Trigger } from './transitions.js';
+import type { Appearance, AppearanceDetails, AppearanceState } from './types.js';
 
 export type SeizeResult =
   | { ok: true; appearance: Appearance }
   | { ok: false; why: 'in-use' | 'exhausted' | 'out-of-range' };
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /**
- * The appearances of every shared line. An AoR is "shared" once it has a line here (created by a
- * subscription or an RPC seize). Indices start at 1; a line is bounded by its max_appearances.
+ * The appearances of every shared line, and the only place that changes them (each change goes
+ * into the journal). An AoR is "shared" once it has a line here (created by a subscription or
+ * an RPC seize). Indices start at 1; a line is bounded by its max_appearances.
  */
 export class AppearanceTable {
-  private readonly lines = new Map<string, Map<number, Appearance>>();
+  private readonly lines = new Map<string, Map<number, Mutable<Appearance>>>();
 
-  constructor(private readonly maxFor: (aor: string) => number) {}
+  constructor(private readonly maxFor: (aor: string) => number, private readonly journal: Journal) {}
 
   isShared(aor: string): boolean {
     return this.lines.has(aor);
   }
 
   register(aor: string): void {
-    if (!this.lines.has(aor)) this.lines.set(aor, new Map());
+    if (this.lines.has(aor)) return;
+    this.lines.set(aor, new Map());
+    this.journal.line(aor);
   }
 
   unregister(aor: string): void {
+    const line = this.lines.get(aor);
+    if (!line) return;
+    for (const index of line.keys()) this.journal.appearance(aor, index);
     this.lines.delete(aor);
+    this.journal.line(aor);
   }
 
   aors(): string[] {
@@ -65,20 +76,55 @@ export class AppearanceTable {
       ctime: now, mtime: now, pending: undefined,
     };
     line.set(index, appearance);
+    this.journal.appearance(aor, index);
     return { ok: true, appearance };
   }
 
-  /** Puts back a stored appearance as it was. */
-  put(aor: string, appearance: Appearance): void {
-    this.register(aor);
-    this.lines.get(aor)!.set(appearance.index, appearance);
+  /** Puts back a stored line and appearance as they were (restore: the store has them already). */
+  put(aor: string, appearance: Appearance | undefined): void {
+    if (!this.lines.has(aor)) this.lines.set(aor, new Map());
+    if (appearance) this.lines.get(aor)!.set(appearance.index, { ...appearance });
+  }
+
+  /** Moves an appearance by the state table; false (and nothing changes) when it does not apply. */
+  transition(aor: string, app: Appearance, trigger: Trigger, now: number, named?: AppearanceState): boolean {
+    const to = nextState(app.state, trigger, named);
+    if (to === undefined || to === app.state) return false;
+    const a = this.own(aor, app);
+    a.state = to;
+    a.mtime = now;
+    this.journal.appearance(aor, app.index);
+    return true;
+  }
+
+  /** Changes who holds the appearance, the call it carries and how it is shown. */
+  update(aor: string, app: Appearance, details: AppearanceDetails): void {
+    Object.assign(this.own(aor, app), details);
+    this.journal.appearance(aor, app.index);
+  }
+
+  /** A re-seize of an appearance the phone already holds starts its stale timer again. */
+  renew(aor: string, app: Appearance, now: number): void {
+    this.own(aor, app).mtime = now;
+    this.journal.appearance(aor, app.index);
   }
 
   release(aor: string, index: number): Appearance | undefined {
     const line = this.lines.get(aor);
     const app = line?.get(index);
-    if (app) line!.delete(index);
+    if (app) {
+      line!.delete(index);
+      this.journal.appearance(aor, index);
+    }
     return app;
+  }
+
+  /** Releases `index` only if `owner` merely seized it: nothing else may end a call's appearance. */
+  releaseIfOnlySeized(aor: string, index: number, owner: string): boolean {
+    const app = index > 0 ? this.get(aor, index) : undefined;
+    if (!app || app.state !== 'seized' || app.owner !== owner) return false;
+    this.release(aor, index);
+    return true;
   }
 
   /** Releases every appearance of `aor` owned by `owner` (a phone that rebooted). */
@@ -107,5 +153,12 @@ export class AppearanceTable {
 
   all(): Array<{ aor: string; appearance: Appearance }> {
     return [...this.lines.keys()].sort().flatMap((aor) => this.list(aor).map((appearance) => ({ aor, appearance })));
+  }
+
+  /** The stored object behind `app`; an appearance of another line or a released one is a bug. */
+  private own(aor: string, app: Appearance): Mutable<Appearance> {
+    const a = this.lines.get(aor)?.get(app.index);
+    if (a !== app) throw new Error(`appearance ${aor} #${app.index} is not in the table`);
+    return a;
   }
 }

@@ -5,7 +5,7 @@ import { parseNameAddr } from '../sip/name-addr.js';
 import { aorDomain, canonicalAor, extractAor, parseUri } from '../sip/uri.js';
 import { NO_EDIT, partyOf, readCallMessage, type CallEventInput, type CallEventOutcome, type CallMessage, type MessageEdit } from './call-event.js';
 import type { ScaContext } from './context.js';
-import { nextState, type Trigger } from './transitions.js';
+import type { Trigger } from './transitions.js';
 import type { Appearance, AppearanceState, Notify } from './types.js';
 
 function callerLineIsShared(ctx: ScaContext, msg: SipMessage): boolean {
@@ -13,11 +13,6 @@ function callerLineIsShared(ctx: ScaContext, msg: SipMessage): boolean {
   const contact = headerValues(msg, 'contact')[0];
   const c = contact === undefined ? undefined : parseNameAddr(contact, 'Contact');
   return from.ok && ctx.appearances.isShared(canonicalAor(from.value.uri, c?.ok ? c.value.uri : undefined));
-}
-
-/** A call event can change the lines of both its AoRs: they are to be stored again. */
-function touchShared(ctx: ScaContext, call: CallMessage): void {
-  for (const aor of [call.fromAor, call.toAor]) if (ctx.appearances.isShared(aor)) ctx.touch(aor);
 }
 
 const SCA_METHODS = new Set(['INVITE', 'BYE', 'CANCEL', 'PRACK', 'REFER']);
@@ -38,7 +33,6 @@ export function handleCallEvent(ctx: ScaContext, input: CallEventInput): CallEve
   // P-Asserted-Identity on the 2xx, as the module adds it in the reply route.
   if (!read.ok) return { ...outcome(-1), callerShared: read.nonSca === true && msg.kind === 'request' && callerLineIsShared(ctx, msg) };
   const call = read.call;
-  touchShared(ctx, call);
   let callerShared = (input.mask & 1) !== 0 && ctx.appearances.isShared(call.fromAor);
   let calleeShared = (input.mask & 2) !== 0 && ctx.appearances.isShared(call.toAor);
   if (call.callInfo && call.callInfo.index === 0 && call.callInfo.state === undefined) {
@@ -93,23 +87,23 @@ const notifyGroup = (h: Handling, aor: string): void => {
 
 const tagsOf = (call: CallMessage): Array<string | undefined> => [call.fromTag, call.toTag];
 
-function move(app: Appearance, trigger: Trigger, now: number): boolean {
-  const to = nextState(app.state, trigger);
-  if (to === undefined || to === app.state) return false;
-  app.state = to;
-  app.mtime = now;
-  return true;
-}
+const move = (h: Handling, aor: string, app: Appearance, trigger: Trigger, named?: AppearanceState): boolean =>
+  h.ctx.appearances.transition(aor, app, trigger, h.now, named);
 
 const snapshot = (app: Appearance): Omit<Appearance, 'pending' | 'index'> => {
   const { pending: _p, index: _i, ...rest } = app;
   return { ...rest };
 };
 
-function restore(app: Appearance): void {
+/** A refused re-INVITE or pickup: the appearance is put back as it was before it, time included. */
+function restore(h: Handling, aor: string, app: Appearance): void {
   const saved = app.pending?.restore;
-  if (saved) Object.assign(app, saved);
-  app.pending = undefined;
+  if (saved) {
+    const { owner, callee, uri, dialog, direction } = saved;
+    h.ctx.appearances.update(aor, app, { owner, callee, uri, dialog, direction });
+    h.ctx.appearances.transition(aor, app, 'restored', saved.mtime, saved.state);
+  }
+  h.ctx.appearances.update(aor, app, { pending: undefined });
 }
 
 function inviteRequest(h: Handling): CallEventOutcome {
@@ -137,13 +131,12 @@ function inviteRequest(h: Handling): CallEventOutcome {
   }
   if (app) {
     if (app.dialog === undefined) {
-      app.dialog = { callId: call.callId, fromTag: call.fromTag, toTag: call.toTag ?? '' };
-      app.direction = 'outgoing';
+      ctx.appearances.update(aor, app, { dialog: { callId: call.callId, fromTag: call.fromTag, toTag: call.toTag ?? '' }, direction: 'outgoing' });
     }
     if (trigger) {
       const before = snapshot(app);
       // Keep what the call was, so a refused re-INVITE (491, 488) leaves the call as it is.
-      if (move(app, trigger, now)) app.pending = { kind: 'reinvite', callId: call.callId, restore: before };
+      if (move(h, aor, app, trigger)) ctx.appearances.update(aor, app, { pending: { kind: 'reinvite', callId: call.callId, restore: before } });
     }
   }
   notifyGroup(h, aor);
@@ -172,11 +165,9 @@ function pickup(h: Handling, app: Appearance): CallEventOutcome {
   };
   const before = snapshot(app);
   moveRemoteSide(h, app, old.callId, [old.fromTag, old.toTag]);
-  app.owner = call.contact ?? app.owner;
-  app.dialog = { callId: call.callId, fromTag: call.fromTag, toTag: '' };
-  app.direction = 'outgoing';
-  move(app, 'picked-up', now);
-  app.pending = { kind: 'pickup', callId: call.callId, restore: before };
+  ctx.appearances.update(aor, app, { owner: call.contact ?? app.owner, dialog: { callId: call.callId, fromTag: call.fromTag, toTag: '' }, direction: 'outgoing' });
+  move(h, aor, app, 'picked-up');
+  ctx.appearances.update(aor, app, { pending: { kind: 'pickup', callId: call.callId, restore: before } });
   notifyGroup(h, aor);
   return done(h, 1);
 }
@@ -187,11 +178,9 @@ function moveRemoteSide(h: Handling, app: Appearance, oldCallId: string, oldTags
   if (!target.ok || target.value.user === undefined) return;
   const remoteAor = `${target.value.scheme}:${target.value.user}@${aorDomain(h.call.fromAor)}`;
   if (remoteAor === h.call.fromAor || !h.ctx.appearances.isShared(remoteAor)) return;
-  h.ctx.touch(remoteAor);
   const remote = h.ctx.appearances.findByDialog(remoteAor, oldCallId, oldTags);
   if (!remote) return;
-  remote.callee = h.call.contact ?? remote.callee;
-  remote.dialog = { callId: h.call.callId, fromTag: h.call.fromTag, toTag: '' };
+  h.ctx.appearances.update(remoteAor, remote, { callee: h.call.contact ?? remote.callee, dialog: { callId: h.call.callId, fromTag: h.call.fromTag, toTag: '' } });
 }
 
 function inviteReply(h: Handling, status: number): CallEventOutcome {
@@ -213,15 +202,14 @@ function ringing(h: Handling): CallEventOutcome {
   const { ctx, call, now } = h;
   if (!h.callerShared) return done(h, 1);
   const app = ctx.appearances.findByDialog(call.fromAor, call.callId, tagsOf(call));
-  if (!app || !move(app, 'ringing', now)) return done(h, 1);
+  if (!app || !move(h, call.fromAor, app, 'ringing')) return done(h, 1);
   // The line is in use now: the phone's line-seize subscription has served its purpose.
   const seize = ctx.subscriptions.get(call.fromAor, 'line-seize', app.owner);
   if (seize) {
     h.notifies.push(...ctx.terminate(seize, 'noresource', now, false));
     // A phone that seized one index but calls on another gives the seized one back, so it is not
     // left lit until the stale purge (kamailio#2583).
-    const stale = seize.index > 0 && seize.index !== app.index ? ctx.appearances.get(call.fromAor, seize.index) : undefined;
-    if (stale && stale.state === 'seized' && stale.owner === seize.subscriber) ctx.appearances.release(call.fromAor, seize.index);
+    if (seize.index !== app.index) ctx.appearances.releaseIfOnlySeized(call.fromAor, seize.index, seize.subscriber);
   }
   notifyGroup(h, call.fromAor);
   return done(h, 1);
@@ -239,11 +227,13 @@ function answered(h: Handling): CallEventOutcome {
   h.edit = { ...h.edit, appendHeaders: [...h.edit.appendHeaders, ['P-Asserted-Identity', `${call.to.display ?? ''} <${uas}>`]] };
   const app = ctx.appearances.findByDialog(call.fromAor, call.callId, tagsOf(call));
   if (app) {
-    move(app, 'answered', now);
-    if (app.dialog && app.dialog.toTag === '' && call.toTag) app.dialog = { ...app.dialog, toTag: call.toTag };
-    if (app.pending?.callId === call.callId) app.pending = undefined;
-    app.callee = call.contact ?? app.callee;
-    if (call.fromAor !== call.toAor) app.uri = partyOf(call.to.display, uas);
+    move(h, call.fromAor, app, 'answered');
+    ctx.appearances.update(call.fromAor, app, {
+      ...(app.dialog && app.dialog.toTag === '' && call.toTag ? { dialog: { ...app.dialog, toTag: call.toTag } } : {}),
+      ...(app.pending?.callId === call.callId ? { pending: undefined } : {}),
+      callee: call.contact ?? app.callee,
+      ...(call.fromAor !== call.toAor ? { uri: partyOf(call.to.display, uas) } : {}),
+    });
   }
   notifyGroup(h, call.fromAor);
   return done(h, 1);
@@ -263,24 +253,17 @@ function answeredByMember(h: Handling): void {
   const mine = byIndex && (byIndex.dialog ? byIndex.dialog.callId === call.callId : byIndex.owner === owner) ? byIndex : undefined;
   let app = mine ?? ctx.appearances.findByDialog(aor, call.callId, tagsOf(call));
   if (app) {
-    if (state && state !== app.state) {
-      app.state = state;
-      app.mtime = now;
-    } else if (app.state === 'seized') {
-      app.state = 'active-pending';
-      app.mtime = now;
-    }
+    // The state the phone reports wins; without one, a seized index becomes the call's.
+    const reported = state !== undefined && move(h, aor, app, 'reported', state);
+    if (!reported) move(h, aor, app, 'member-answered');
   } else {
     let seized = ctx.appearances.seize(aor, index, owner, now, state ?? 'active-pending');
     if (!seized.ok && index > 0) seized = ctx.appearances.seize(aor, 0, owner, now, state ?? 'active-pending');
     if (!seized.ok) return;
     app = seized.appearance;
-    app.uri = partyOf(call.from.display, call.from.uri);
-    app.callee = call.from.uri;
+    ctx.appearances.update(aor, app, { uri: partyOf(call.from.display, call.from.uri), callee: call.from.uri });
   }
-  app.owner = owner;
-  app.dialog = dialog;
-  app.direction = 'incoming';
+  ctx.appearances.update(aor, app, { owner, dialog, direction: 'incoming' });
 }
 
 function byeRequest(h: Handling): CallEventOutcome {
@@ -339,17 +322,16 @@ function onAck(ctx: ScaContext, input: CallEventInput): CallEventOutcome {
   const read = readCallMessage(input.msg);
   if (!read.ok) return outcome(-1);
   const call = read.call;
-  touchShared(ctx, call);
   const h: Handling = { ctx, call, now: input.now, callerShared: false, calleeShared: false, edit: NO_EDIT, notifies: [], aors: new Set() };
   const aor = call.fromAor;
   if (ctx.appearances.isShared(aor) && isSdpHold(call.msg.body)) {
     const app = ctx.appearances.findByDialog(aor, call.callId, tagsOf(call));
-    if (app && move(app, 'hold', input.now)) notifyGroup(h, aor);
+    if (app && move(h, aor, app, 'hold')) notifyGroup(h, aor);
   }
   // The module NOTIFYs the callee's line at every ACK, also when caller and callee share it (a pickup).
   if (ctx.appearances.isShared(call.toAor)) {
     const app = ctx.appearances.findByDialog(call.toAor, call.callId, tagsOf(call));
-    if (app) move(app, 'acked', input.now);
+    if (app) move(h, call.toAor, app, 'acked');
     notifyGroup(h, call.toAor);
   }
   return done(h, 1);
@@ -369,7 +351,6 @@ function onInviteFailure(ctx: ScaContext, input: CallEventInput): CallEventOutco
   if (!read.ok) return outcome(-1);
   const call = read.call;
   const aor = extractAor(call.from.uri);
-  if (ctx.appearances.isShared(aor)) ctx.touch(aor);
   const h: Handling = { ctx, call, now: input.now, callerShared: true, calleeShared: false, edit: NO_EDIT, notifies: [], aors: new Set() };
   if (!ctx.appearances.isShared(aor)) return done(h, 1);
   // In the failure route the module runs its INVITE request handler once more, which NOTIFYs the
@@ -388,7 +369,7 @@ function onInviteFailure(ctx: ScaContext, input: CallEventInput): CallEventOutco
 function failAppearance(h: Handling, aor: string, app: Appearance, contact: string | undefined, byTags: boolean): void {
   const { ctx, now } = h;
   if (app.pending && app.pending.callId === h.call.callId) {
-    restore(app);
+    restore(h, aor, app);
     notifyGroup(h, aor);
     return;
   }

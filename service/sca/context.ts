@@ -1,32 +1,45 @@
 import { AppearanceTable } from './appearances.js';
+import { Journal, type ScaWrite } from './journal.js';
 import { buildNotify, fullStateCallInfo, lineSeizeCallInfo } from './notify.js';
 import { SubscriptionTable } from './subscriptions.js';
 import type { EngineConfig, Notify, Subscription } from './types.js';
 
 /** The engine's state and the NOTIFY fan-out every handler shares. No I/O, no clock. */
 export class ScaContext {
-  readonly subscriptions = new SubscriptionTable();
+  readonly journal = new Journal();
+  readonly subscriptions = new SubscriptionTable(this.journal);
   readonly appearances: AppearanceTable;
   /** Running totals the service exports as metrics. */
   readonly stats = { orphansReleased: 0 };
-  /** AoRs whose lines (subscriptions or appearances) changed since the last takeDirty(). */
-  readonly dirty = new Set<string>();
-
-  touch(aor: string): void {
-    this.dirty.add(aor);
-  }
 
   constructor(readonly config: EngineConfig) {
-    this.appearances = new AppearanceTable((aor) => config.aor_max_appearances[aor] ?? config.max_appearances);
+    // A Map, not the config object: an AoR such as "__proto__" must not find a prototype's value.
+    const perAor = new Map(Object.entries(config.aor_max_appearances));
+    this.appearances = new AppearanceTable((aor) => perAor.get(aor) ?? config.max_appearances, this.journal);
   }
 
-  /** The NOTIFY one subscription gets now: full state for call-info, its index for line-seize. */
+  /** The rows the current operation changed, as of now. */
+  takeWrites(): ScaWrite[] {
+    return this.journal.drain({
+      subscription: (aor, event, subscriber) => this.subscriptions.get(aor, event, subscriber),
+      appearance: (aor, index) => this.appearances.get(aor, index),
+      shared: (aor) => this.appearances.isShared(aor) || this.subscriptions.countFor(aor, 'call-info') + this.subscriptions.countFor(aor, 'line-seize') > 0,
+    });
+  }
+
+  /**
+   * The NOTIFY one subscription gets now: full state for call-info, its index for line-seize. Each
+   * NOTIFY takes the dialog's next CSeq (a subscription answered from its request alone, not
+   * stored, counts from its own).
+   */
   notifySubscriber(sub: Subscription, now: number, index = sub.index): Notify {
-    this.touch(sub.aor); // its CSeq moves
+    const cseq = sub.notifyCseq + 1;
+    const stored = this.subscriptions.get(sub.aor, sub.event, sub.subscriber) === sub;
+    const current = stored ? this.subscriptions.update(sub, { notifyCseq: cseq }) : { ...sub, notifyCseq: cseq };
     const callInfo = sub.event === 'call-info'
       ? fullStateCallInfo(sub.aor, this.appearances.list(sub.aor))
       : lineSeizeCallInfo(sub.aor, index);
-    return buildNotify(sub, callInfo, now, this.config.server_address);
+    return buildNotify(current, callInfo, now, this.config.server_address);
   }
 
   /**
@@ -35,14 +48,13 @@ export class ScaContext {
    */
   notifyGroup(aor: string, now: number): Notify[] {
     const subs = this.subscriptions.forAor(aor, 'call-info').filter((s) => s.state === 'active');
-    this.touch(aor);
     if (subs.length === 0) return [];
     const callInfo = fullStateCallInfo(aor, this.appearances.list(aor));
-    return subs.map((s) => buildNotify(s, callInfo, now, this.config.server_address));
+    return subs.map((s) => buildNotify(this.subscriptions.update(s, { notifyCseq: s.notifyCseq + 1 }), callInfo, now, this.config.server_address));
   }
 
   hasCallInfoSubscribers(aor: string): boolean {
-    return this.subscriptions.forAor(aor, 'call-info').length > 0;
+    return this.subscriptions.countFor(aor, 'call-info') > 0;
   }
 
   /**
@@ -50,18 +62,11 @@ export class ScaContext {
    * line-seize also gives back its index if that index is still only seized.
    */
   terminate(sub: Subscription, reason: 'noresource' | 'timeout' | 'deactivated', now: number, release: boolean): Notify[] {
-    this.touch(sub.aor);
-    sub.state = 'terminated';
-    sub.reason = reason;
-    sub.expires = now;
-    const notifies = [this.notifySubscriber(sub, now)];
-    this.subscriptions.delete(sub);
-    if (release && sub.event === 'line-seize' && sub.index > 0) {
-      const app = this.appearances.get(sub.aor, sub.index);
-      if (app && app.state === 'seized' && app.owner === sub.subscriber) {
-        this.appearances.release(sub.aor, sub.index);
-        notifies.push(...this.notifyGroup(sub.aor, now));
-      }
+    const ended = this.subscriptions.update(sub, { state: 'terminated', reason, expires: now });
+    const notifies = [this.notifySubscriber(ended, now)];
+    this.subscriptions.delete(ended);
+    if (release && ended.event === 'line-seize' && this.appearances.releaseIfOnlySeized(ended.aor, ended.index, ended.subscriber)) {
+      notifies.push(...this.notifyGroup(ended.aor, now));
     }
     return notifies;
   }

@@ -1,42 +1,59 @@
+import type { Effects } from '../effects.js';
 import { parseMessage } from '../sip/message.js';
 import * as admin from './admin.js';
 import { handleCallEvent } from './call-handlers.js';
 import { NO_EDIT, type CallEventOutcome } from './call-event.js';
+import { scaConfigSchema } from './config.js';
 import { ScaContext } from './context.js';
+import type { ScaWrite } from './journal.js';
 import { purge } from './purge.js';
-import { engineConfigSchema, type CallEventJson, type NotifyReplyJson, type SubscribeJson } from './schemas.js';
+import type { CallEventJson, NotifyReplyJson, SubscribeJson } from './schemas.js';
 import { handleSubscribe, type SubscribeOutcome } from './subscribe.js';
-import { lineSnapshot, notifyEveryone, restoreLines, type LineSnapshot } from './snapshot.js';
+import { notifyEveryone, restoreLines, type LineSnapshot } from './snapshot.js';
 import type { EngineConfig, EventPackage, Notify } from './types.js';
+
+/** What every engine operation returns besides its own result: the NOTIFYs and the rows to write. */
+export type ScaEffects = Effects<ScaWrite, Notify> & { readonly notifies: Notify[] };
+export type WithEffects<T> = T & ScaEffects;
+/** An admin operation's result with its effects; a fault changed nothing worth telling. */
+export type AdminOutcome<T> = WithEffects<{ ok: true; value: T }> | { ok: false; code: number; message: string };
 
 /**
  * The SCA engine: events in, effects out (the SIP reply, the NOTIFYs to send, how to change a
- * relayed message). It owns the subscription and appearance tables in memory; it does no I/O
- * and never reads the clock: every call carries `now` in seconds.
+ * relayed message, the rows to store). It owns the subscription and appearance tables in memory;
+ * it does no I/O and never reads the clock: every call carries `now` in seconds.
  */
 export class ScaEngine {
   readonly ctx: ScaContext;
 
   constructor(config: Partial<EngineConfig> = {}) {
-    const parsed = engineConfigSchema.parse(config);
-    this.ctx = new ScaContext({ ...parsed, server_address: parsed.server_address });
+    this.ctx = new ScaContext(scaConfigSchema.parse(config));
   }
 
   get config(): EngineConfig {
     return this.ctx.config;
   }
 
-  subscribe(input: SubscribeJson): SubscribeOutcome {
-    const msg = parseMessage(input.msg);
-    if (!msg.ok) return { reply: { code: 400, reason: 'Bad Request', headers: [] }, notifies: [], toTag: undefined, aor: undefined };
-    return handleSubscribe(this.ctx, { msg: msg.value, ruri: input.ruri, toTag: input.to_tag, now: input.now });
+  /** Ends an operation: its result plus the NOTIFYs it made and the rows it changed. */
+  private finish<T extends { notifies: Notify[] }>(out: T): T & ScaEffects {
+    return { ...out, writes: this.ctx.takeWrites(), commands: [], timers: [] };
   }
 
-  callEvent(input: CallEventJson): CallEventOutcome {
+  private finishAdmin<T>(r: admin.AdminResult<T>): AdminOutcome<T> {
+    return r.ok ? this.finish({ ok: true as const, value: r.value, notifies: r.notifies }) : r;
+  }
+
+  subscribe(input: SubscribeJson): WithEffects<SubscribeOutcome> {
     const msg = parseMessage(input.msg);
-    if (!msg.ok) return { result: -1, reply: undefined, edit: NO_EDIT, notifies: [], aors: [], callerShared: false };
+    if (!msg.ok) return this.finish({ reply: { code: 400, reason: 'Bad Request', headers: [] }, notifies: [], toTag: undefined, aor: undefined });
+    return this.finish(handleSubscribe(this.ctx, { msg: msg.value, ruri: input.ruri, toTag: input.to_tag, now: input.now }));
+  }
+
+  callEvent(input: CallEventJson): WithEffects<CallEventOutcome> {
+    const msg = parseMessage(input.msg);
+    if (!msg.ok) return this.finish({ result: -1 as const, reply: undefined, edit: NO_EDIT, notifies: [], aors: [], callerShared: false });
     const mask = input.mask === undefined || input.mask === 0 ? 3 : input.mask;
-    return handleCallEvent(this.ctx, { hook: input.hook, msg: msg.value, status: input.status, mask, now: input.now });
+    return this.finish(handleCallEvent(this.ctx, { hook: input.hook, msg: msg.value, status: input.status, mask, now: input.now }));
   }
 
   /**
@@ -44,39 +61,26 @@ export class ScaEngine {
    * 4.1.3): the subscription goes. Timeouts and other errors keep it, so one lost NOTIFY never
    * silences a phone until it re-subscribes.
    */
-  notifyReply(input: NotifyReplyJson): { removed: boolean; aor: string | undefined } {
-    if (input.code !== 481) return { removed: false, aor: undefined };
+  notifyReply(input: NotifyReplyJson): WithEffects<{ removed: boolean; aor: string | undefined }> {
     // A NOTIFY's From-tag is the tag we gave the subscription: that and its Call-ID name it.
-    const sub = this.ctx.subscriptions.all().find((s) => s.callId === input.call_id && s.toTag === input.from_tag);
-    if (!sub) return { removed: false, aor: undefined };
-    this.ctx.subscriptions.delete(sub);
-    this.ctx.touch(sub.aor);
-    return { removed: true, aor: sub.aor };
+    const sub = input.code === 481 ? this.ctx.subscriptions.findByDialog(input.call_id, input.from_tag) : undefined;
+    if (sub) this.ctx.subscriptions.delete(sub);
+    return this.finish({ removed: sub !== undefined, aor: sub?.aor, notifies: [] });
   }
 
-  /** The AoRs whose lines changed since the last call, to be stored before anyone is told. */
-  takeDirty(): string[] {
-    const aors = [...this.ctx.dirty];
-    this.ctx.dirty.clear();
-    return aors;
-  }
-
-  lineSnapshot(aor: string): LineSnapshot {
-    return lineSnapshot(this.ctx, aor);
-  }
-
-  restore(lines: readonly LineSnapshot[], now: number): ReturnType<typeof restoreLines> {
-    return restoreLines(this.ctx, lines, now);
+  /** Puts stored lines back; what expired meanwhile is to be deleted from the store. */
+  restore(lines: readonly LineSnapshot[], now: number): WithEffects<ReturnType<typeof restoreLines>> {
+    return this.finish({ ...restoreLines(this.ctx, lines, now), notifies: [] });
   }
 
   /** Full-state NOTIFYs to every call-info subscriber (after a restore). */
-  notifyEveryone(now: number): Notify[] {
-    return notifyEveryone(this.ctx, now);
+  notifyEveryone(now: number): ScaEffects {
+    return this.finish({ notifies: notifyEveryone(this.ctx, now) });
   }
 
   /** The periodic purge; call it every purge_expired_interval. */
-  tick(now: number): Notify[] {
-    return purge(this.ctx, now);
+  tick(now: number): ScaEffects {
+    return this.finish({ notifies: purge(this.ctx, now) });
   }
 
   listSubscriptions(now: number): admin.SubscriptionView[] {
@@ -95,14 +99,14 @@ export class ScaEngine {
     return admin.subscribers(this.ctx, aor, now);
   }
 
-  deactivateAll(now: number): admin.AdminResult<admin.SubscriptionView[]> {
-    return admin.deactivate(this.ctx, () => true, now);
+  deactivateAll(now: number): AdminOutcome<admin.SubscriptionView[]> {
+    return this.finishAdmin(admin.deactivate(this.ctx, () => true, now));
   }
 
-  deactivateSubscription(aor: string, event: EventPackage, subscriber: string | undefined, now: number): admin.AdminResult<admin.SubscriptionView[]> {
+  deactivateSubscription(aor: string, event: EventPackage, subscriber: string | undefined, now: number): AdminOutcome<admin.SubscriptionView[]> {
     const result = admin.deactivate(this.ctx, (s) => s.aor === aor && s.event === event && (subscriber === undefined || s.subscriber === subscriber), now);
     if (result.ok && result.value.length === 0) return { ok: false, code: 404, message: `No ${event} subscription for ${aor}` };
-    return result;
+    return this.finishAdmin(result);
   }
 
   listAppearances(): admin.AppearanceView[] {
@@ -113,15 +117,15 @@ export class ScaEngine {
     return admin.showAppearance(this.ctx, aor, index);
   }
 
-  seizeAppearance(aor: string, owner: string, now: number): admin.AdminResult<{ index: number }> {
-    return admin.seizeAppearance(this.ctx, aor, owner, now);
+  seizeAppearance(aor: string, owner: string, now: number): AdminOutcome<{ index: number }> {
+    return this.finishAdmin(admin.seizeAppearance(this.ctx, aor, owner, now));
   }
 
-  updateAppearance(aor: string, index: number, state: string, uri: string | undefined, now: number): admin.AdminResult<null> {
-    return admin.updateAppearance(this.ctx, aor, index, state, uri, now);
+  updateAppearance(aor: string, index: number, state: string, uri: string | undefined, now: number): AdminOutcome<null> {
+    return this.finishAdmin(admin.updateAppearance(this.ctx, aor, index, state, uri, now));
   }
 
-  releaseAppearance(aor: string, index: number, now: number): admin.AdminResult<null> {
-    return admin.releaseAppearance(this.ctx, aor, index, now);
+  releaseAppearance(aor: string, index: number, now: number): AdminOutcome<null> {
+    return this.finishAdmin(admin.releaseAppearance(this.ctx, aor, index, now));
   }
 }

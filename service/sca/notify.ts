@@ -26,18 +26,21 @@ export function subscriptionStateOf(sub: Subscription, now: number): string {
 }
 
 /**
- * Builds the next NOTIFY in the subscription's dialog: From/To both carry the AoR (From with our
- * tag, To with the subscriber's), one CSeq step per NOTIFY, Route from the SUBSCRIBE's
- * Record-Route. Mutates the subscription's CSeq counter.
+ * The NOTIFY carrying the subscription's current CSeq (the caller has counted it up): From/To
+ * both carry the AoR (From with our tag, To with the subscriber's), Route from the SUBSCRIBE's
+ * Record-Route.
  */
 export function buildNotify(sub: Subscription, callInfo: string, now: number, serverAddress: string | undefined): Notify {
-  sub.notifyCseq += 1;
   return {
     aor: sub.aor,
     event: sub.event,
     subscriber: sub.subscriber,
+    subject: sub.aor,
     ruri: sub.subscriber,
     route: sub.routeSet,
+    callId: sub.callId,
+    fromTag: sub.toTag,
+    cseq: sub.notifyCseq,
     headers: [
       ['From', `<${sub.aor}>;tag=${sub.toTag}`],
       ['To', `<${sub.aor}>;tag=${sub.fromTag}`],

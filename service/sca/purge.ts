@@ -11,7 +11,6 @@ export function purge(ctx: ScaContext, now: number): Notify[] {
   const notifies: Notify[] = [];
   for (const sub of ctx.subscriptions.all()) {
     if (sub.expires > now) continue;
-    ctx.touch(sub.aor);
     if (sub.state === 'active') notifies.push(...ctx.terminate(sub, 'timeout', now, true));
     else ctx.subscriptions.delete(sub);
   }
@@ -22,7 +21,6 @@ export function purge(ctx: ScaContext, now: number): Notify[] {
     if ((a.state === 'seized' && age >= seized_timeout) || (a.state === 'active-pending' && age >= active_pending_timeout)) {
       ctx.appearances.release(aor, a.index);
       ctx.stats.orphansReleased++;
-      ctx.touch(aor);
       lost.add(aor);
     }
   }

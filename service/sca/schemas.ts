@@ -1,6 +1,9 @@
 import { z } from 'zod';
 
-/** The engine's inputs as plain JSON, validated at the boundary (transports hand these in). */
+/**
+ * The engine's inputs as plain JSON, validated where they cross a boundary: the Kamailio link
+ * takes these without `now` (the service's clock adds it) and with the transaction ids.
+ */
 
 const seconds = z.number().finite().nonnegative();
 
@@ -19,7 +22,7 @@ export const callEventInput = z.object({
   hook: z.enum(['request', 'reply', 'failure', 'local-reply']),
   msg: z.string().min(1),
   /** The final reply code, for failure and local-reply (msg is then the INVITE). */
-  status: z.number().int().min(100).max(699).optional(),
+  status: z.coerce.number().int().min(100).max(699).optional(),
   mask: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]).optional(),
   now: seconds,
 }).strict();
@@ -29,17 +32,9 @@ export const notifyReplyInput = z.object({
   call_id: z.string().min(1),
   /** The NOTIFY's From-tag: the tag we gave the subscription. */
   from_tag: z.string().min(1),
-  code: z.number().int().min(100).max(699),
+  /** The NOTIFY's CSeq, to time its reply. */
+  cseq: z.coerce.number().int().nonnegative().optional(),
+  code: z.coerce.number().int().min(100).max(699),
   now: seconds,
 }).strict();
 export type NotifyReplyJson = z.infer<typeof notifyReplyInput>;
-
-export const engineConfigSchema = z.object({
-  call_info_max_expires: z.number().int().positive().default(3600),
-  line_seize_max_expires: z.number().int().positive().default(15),
-  max_appearances: z.number().int().min(1).max(999).default(24),
-  aor_max_appearances: z.record(z.string(), z.number().int().min(1).max(999)).default({}),
-  server_address: z.string().min(1).optional(),
-  seized_timeout: z.number().positive().default(120),
-  active_pending_timeout: z.number().positive().default(35),
-}).strict();

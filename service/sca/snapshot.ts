@@ -11,17 +11,6 @@ export interface LineSnapshot {
 }
 
 const copySub = (s: Subscription): Subscription => ({ ...s, routeSet: [...s.routeSet] });
-const copyApp = (a: Appearance): Appearance => structuredClone(a);
-
-export function lineSnapshot(ctx: ScaContext, aor: string): LineSnapshot {
-  const subs = [...ctx.subscriptions.forAor(aor, 'call-info'), ...ctx.subscriptions.forAor(aor, 'line-seize')];
-  return {
-    aor,
-    shared: ctx.appearances.isShared(aor) || subs.length > 0,
-    subscriptions: subs.map(copySub),
-    appearances: ctx.appearances.list(aor).map(copyApp),
-  };
-}
 
 /**
  * Puts stored lines back. Subscriptions that expired while the service was down are dropped
@@ -33,18 +22,18 @@ export function restoreLines(ctx: ScaContext, lines: readonly LineSnapshot[], no
   let appearances = 0;
   for (const line of lines) {
     if (!line.shared) continue;
-    ctx.appearances.register(line.aor);
+    ctx.appearances.put(line.aor, undefined);
     for (const s of line.subscriptions) {
       if (s.expires <= now || s.state !== 'active') {
         expired++;
-        ctx.touch(line.aor);
+        ctx.journal.subscription(s); // not in the table: its row goes
         continue;
       }
       ctx.subscriptions.restore(copySub(s));
       subscriptions++;
     }
     for (const a of line.appearances) {
-      ctx.appearances.put(line.aor, copyApp(a));
+      ctx.appearances.put(line.aor, a);
       appearances++;
     }
   }

@@ -117,7 +117,6 @@ export function handleSubscribe(ctx: ScaContext, input: SubscribeInput): Subscri
   }
 
   const existing = ctx.subscriptions.get(req.aor, event, req.subscriber);
-  ctx.touch(req.aor);
   if (!existing && req.inDialog) return failed(reply(481, 'Call Leg/Transaction Does Not Exist'), req.aor);
 
   const okReply = reply(event === 'call-info' ? 202 : 200, event === 'call-info' ? 'Accepted' : 'OK', [
@@ -160,7 +159,7 @@ function seizeFor(ctx: ScaContext, req: SubscribeRequest, existing: Subscription
   const held = existing && existing.index > 0 ? ctx.appearances.get(req.aor, existing.index) : undefined;
   const ownSeized = held && held.state === 'seized' && held.owner === req.subscriber ? held : undefined;
   if (ownSeized && (requested === 0 || requested === ownSeized.index)) {
-    ownSeized.mtime = now;
+    ctx.appearances.renew(req.aor, ownSeized, now);
     return ownSeized.index;
   }
   const result = ctx.appearances.seize(req.aor, requested, req.subscriber, now);
@@ -172,16 +171,12 @@ function seizeFor(ctx: ScaContext, req: SubscribeRequest, existing: Subscription
 function save(ctx: ScaContext, req: SubscribeRequest, existing: Subscription | undefined, index: number, now: number): Subscription {
   ctx.appearances.register(req.aor);
   if (existing) {
-    existing.callId = req.callId;
-    existing.fromTag = req.fromTag;
-    existing.toTag = req.toTag;
-    existing.state = 'active';
-    existing.reason = undefined;
-    existing.expires = now + req.expires;
-    if (index > 0) existing.index = index;
-    // A new dialog brings a new route set; an in-dialog refresh keeps the stored one.
-    if (!req.inDialog) existing.routeSet = req.routeSet;
-    return existing;
+    return ctx.subscriptions.update(existing, {
+      callId: req.callId, fromTag: req.fromTag, toTag: req.toTag, state: 'active', reason: undefined, expires: now + req.expires,
+      ...(index > 0 ? { index } : {}),
+      // A new dialog brings a new route set; an in-dialog refresh keeps the stored one.
+      ...(req.inDialog ? {} : { routeSet: req.routeSet }),
+    });
   }
   return ctx.subscriptions.insert({
     aor: req.aor, event: req.event, subscriber: req.subscriber, expires: now + req.expires, state: 'active',
@@ -209,17 +204,11 @@ function unsubscribe(
     const notify = ctx.notifySubscriber(transient, now);
     return done(req.event === 'line-seize' ? [notify, ...ctx.notifyGroup(req.aor, now)] : [notify]);
   }
-  existing.callId = req.callId;
-  existing.fromTag = req.fromTag;
-  existing.toTag = req.toTag;
-  existing.state = 'terminated';
-  existing.reason = undefined;
-  existing.expires = now;
-  const notifies = [ctx.notifySubscriber(existing, now, index)];
-  ctx.subscriptions.delete(existing);
+  const ended = ctx.subscriptions.update(existing, { callId: req.callId, fromTag: req.fromTag, toTag: req.toTag, state: 'terminated', reason: undefined, expires: now });
+  const notifies = [ctx.notifySubscriber(ended, now, index)];
+  ctx.subscriptions.delete(ended);
   if (req.event === 'line-seize') {
-    const app = index > 0 ? ctx.appearances.get(req.aor, index) : undefined;
-    if (app && app.state === 'seized' && app.owner === req.subscriber) ctx.appearances.release(req.aor, index);
+    ctx.appearances.releaseIfOnlySeized(req.aor, index, req.subscriber);
     notifies.push(...ctx.notifyGroup(req.aor, now));
   } else if (!req.inDialog) {
     const released = ctx.appearances.releaseOwnedBy(req.aor, req.subscriber);

@@ -1,39 +1,56 @@
-import type { EventPackage, Subscription } from './types.js';
+import type { Journal } from './journal.js';
+import type { EventPackage, Subscription, SubscriptionChange } from './types.js';
 
 const lineKey = (aor: string, event: EventPackage): string => `${aor}\u0000${event}`;
+const dialogKey = (callId: string, toTag: string): string => `${callId}\u0000${toTag}`;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * Subscriptions keyed exactly by (AoR, event, subscriber Contact): at most one per key, as in the
- * module, but without its hash-slot cross-matching.
+ * module, but without its hash-slot cross-matching. Also found by dialog (Call-ID and our tag),
+ * for the replies to our NOTIFYs. The only place that changes them; each change is journaled.
  */
 export class SubscriptionTable {
   /** (AoR, event) → subscriber → subscription */
-  private readonly lines = new Map<string, Map<string, Subscription>>();
-  private size = 0;
+  private readonly lines = new Map<string, Map<string, Mutable<Subscription>>>();
+  private readonly byDialog = new Map<string, Subscription>();
+  private readonly perEvent: Record<EventPackage, number> = { 'call-info': 0, 'line-seize': 0 };
   private nextSeq = 1;
+
+  constructor(private readonly journal: Journal) {}
 
   get(aor: string, event: EventPackage, subscriber: string): Subscription | undefined {
     return this.lines.get(lineKey(aor, event))?.get(subscriber);
   }
 
+  /** The subscription whose dialog has this Call-ID and our tag. */
+  findByDialog(callId: string, toTag: string): Subscription | undefined {
+    return this.byDialog.get(dialogKey(callId, toTag));
+  }
+
   insert(sub: Omit<Subscription, 'seq'>): Subscription {
     const saved: Subscription = { ...sub, seq: this.nextSeq++ };
     this.put(saved);
+    this.journal.subscription(saved);
+    this.journal.line(saved.aor);
     return saved;
   }
 
   /** Puts back a subscription restored from a store, keeping creation order. */
   restore(sub: Subscription): void {
-    this.put(sub);
+    this.put({ ...sub });
     this.nextSeq = Math.max(this.nextSeq, sub.seq + 1);
   }
 
-  private put(sub: Subscription): void {
-    const key = lineKey(sub.aor, sub.event);
-    let line = this.lines.get(key);
-    if (!line) this.lines.set(key, (line = new Map()));
-    if (!line.has(sub.subscriber)) this.size++;
-    line.set(sub.subscriber, sub);
+  update(sub: Subscription, change: SubscriptionChange): Subscription {
+    const s = this.own(sub);
+    const redialog = (change.callId !== undefined && change.callId !== s.callId) || (change.toTag !== undefined && change.toTag !== s.toTag);
+    if (redialog) this.unindex(s);
+    Object.assign(s, change);
+    if (redialog) this.byDialog.set(dialogKey(s.callId, s.toTag), s);
+    this.journal.subscription(s);
+    return s;
   }
 
   delete(sub: Subscription): void {
@@ -41,14 +58,21 @@ export class SubscriptionTable {
     const line = this.lines.get(key);
     if (line?.get(sub.subscriber) !== sub) return;
     line.delete(sub.subscriber);
-    this.size--;
+    this.unindex(sub);
+    this.perEvent[sub.event]--;
     if (line.size === 0) this.lines.delete(key);
+    this.journal.subscription(sub);
+    this.journal.line(sub.aor);
   }
 
   /** The subscriptions of one AoR and event, newest first (the module inserts at the list head). */
   forAor(aor: string, event: EventPackage): Subscription[] {
     const line = this.lines.get(lineKey(aor, event));
     return line ? [...line.values()].sort((a, b) => b.seq - a.seq) : [];
+  }
+
+  countFor(aor: string, event: EventPackage): number {
+    return this.lines.get(lineKey(aor, event))?.size ?? 0;
   }
 
   /** Every subscription, newest first. */
@@ -59,9 +83,28 @@ export class SubscriptionTable {
   }
 
   count(event?: EventPackage): number {
-    if (event === undefined) return this.size;
-    let n = 0;
-    for (const line of this.lines.values()) for (const s of line.values()) if (s.event === event) n++;
-    return n;
+    return event === undefined ? this.perEvent['call-info'] + this.perEvent['line-seize'] : this.perEvent[event];
+  }
+
+  private put(sub: Subscription): void {
+    const key = lineKey(sub.aor, sub.event);
+    let line = this.lines.get(key);
+    if (!line) this.lines.set(key, (line = new Map()));
+    const old = line.get(sub.subscriber);
+    if (old) this.unindex(old);
+    else this.perEvent[sub.event]++;
+    line.set(sub.subscriber, sub);
+    this.byDialog.set(dialogKey(sub.callId, sub.toTag), sub);
+  }
+
+  private unindex(sub: Subscription): void {
+    const key = dialogKey(sub.callId, sub.toTag);
+    if (this.byDialog.get(key) === sub) this.byDialog.delete(key);
+  }
+
+  private own(sub: Subscription): Mutable<Subscription> {
+    const s = this.lines.get(lineKey(sub.aor, sub.event))?.get(sub.subscriber);
+    if (s !== sub) throw new Error(`subscription ${sub.aor} ${sub.event} ${sub.subscriber} is not in the table`);
+    return s;
   }
 }

@@ -1,4 +1,8 @@
+import type { OutboundNotify } from '../effects.js';
 import type { TerminationReason } from '../sip/subscription-state.js';
+
+export type { SipReply } from '../effects.js';
+export type { ScaConfig as EngineConfig } from './config.js';
 
 export type EventPackage = 'call-info' | 'line-seize';
 
@@ -6,8 +10,10 @@ export type EventPackage = 'call-info' | 'line-seize';
  * Appearance states. 'active-pending' is the callee side between its 200 and the ACK; it is sent
  * as "active" on the wire. An idle appearance is not stored: it is absent from its line.
  */
-export type AppearanceState =
-  | 'seized' | 'progressing' | 'alerting' | 'active-pending' | 'active' | 'held' | 'held-private';
+export const APPEARANCE_STATES = ['seized', 'progressing', 'alerting', 'active-pending', 'active', 'held', 'held-private'] as const;
+export type AppearanceState = (typeof APPEARANCE_STATES)[number];
+
+export const isAppearanceState = (s: string): s is AppearanceState => (APPEARANCE_STATES as readonly string[]).includes(s);
 
 export const wireState = (s: AppearanceState): string => (s === 'active-pending' ? 'active' : s);
 
@@ -18,20 +24,24 @@ export interface DialogId {
   readonly toTag: string;
 }
 
+/** Changed only through AppearanceTable (states through the transition table). */
 export interface Appearance {
   readonly index: number;
-  state: AppearanceState;
-  owner: string; // Contact URI of the member using it
-  callee: string; // remote target: its Contact (outgoing) or URI (incoming)
-  uri: string; // appearance-uri as shown to members: [display ]<uri>
-  dialog: DialogId | undefined;
+  readonly state: AppearanceState;
+  readonly owner: string; // Contact URI of the member using it
+  readonly callee: string; // remote target: its Contact (outgoing) or URI (incoming)
+  readonly uri: string; // appearance-uri as shown to members: [display ]<uri>
+  readonly dialog: DialogId | undefined;
   /** outgoing: the member is the caller; incoming: the member answered. */
-  direction: 'outgoing' | 'incoming' | undefined;
-  ctime: number;
-  mtime: number; // last state change, seconds
+  readonly direction: 'outgoing' | 'incoming' | undefined;
+  readonly ctime: number;
+  readonly mtime: number; // last state change, seconds
   /** What to put back if an in-flight re-INVITE or pickup fails (the call is still up). */
-  pending: PendingChange | undefined;
+  readonly pending: PendingChange | undefined;
 }
+
+/** The fields of an appearance that are not its state or index. */
+export type AppearanceDetails = Partial<Pick<Appearance, 'owner' | 'callee' | 'uri' | 'dialog' | 'direction' | 'pending'>>;
 
 export interface PendingChange {
   readonly kind: 'reinvite' | 'pickup';
@@ -39,56 +49,28 @@ export interface PendingChange {
   readonly restore: Omit<Appearance, 'pending' | 'index'>;
 }
 
+/** Changed only through SubscriptionTable. */
 export interface Subscription {
   readonly aor: string;
   readonly event: EventPackage;
   readonly subscriber: string; // Contact URI, the identity within (aor, event)
-  expires: number; // absolute, seconds
-  state: 'active' | 'terminated';
-  reason: TerminationReason | undefined;
-  index: number; // the seized index of a line-seize subscription, else 0
-  callId: string;
-  fromTag: string; // the subscriber's tag
-  toTag: string; // ours
-  notifyCseq: number; // CSeq of the last NOTIFY sent
-  routeSet: string[]; // Record-Route of the initial SUBSCRIBE, in received order
+  readonly expires: number; // absolute, seconds
+  readonly state: 'active' | 'terminated';
+  readonly reason: TerminationReason | undefined;
+  readonly index: number; // the seized index of a line-seize subscription, else 0
+  readonly callId: string;
+  readonly fromTag: string; // the subscriber's tag
+  readonly toTag: string; // ours
+  readonly notifyCseq: number; // CSeq of the last NOTIFY sent
+  readonly routeSet: readonly string[]; // Record-Route of the initial SUBSCRIBE, in received order
   readonly seq: number; // creation order; group NOTIFYs go newest first, as the module's list does
 }
 
+export type SubscriptionChange = Partial<Omit<Subscription, 'aor' | 'event' | 'subscriber' | 'seq'>>;
+
 /** A NOTIFY for the transport to send within the subscription's dialog. */
-export interface Notify {
+export interface Notify extends OutboundNotify {
   readonly aor: string;
   readonly event: EventPackage;
   readonly subscriber: string;
-  readonly ruri: string;
-  readonly route: readonly string[];
-  readonly headers: ReadonlyArray<readonly [name: string, value: string]>;
 }
-
-export interface SipReply {
-  readonly code: number;
-  readonly reason: string;
-  readonly headers: ReadonlyArray<readonly [name: string, value: string]>;
-}
-
-export interface EngineConfig {
-  readonly call_info_max_expires: number;
-  readonly line_seize_max_expires: number;
-  readonly max_appearances: number;
-  /** per-AoR overrides of max_appearances */
-  readonly aor_max_appearances: Readonly<Record<string, number>>;
-  readonly server_address: string | undefined;
-  /** The module's compile-time stale timers, seconds. */
-  readonly seized_timeout: number;
-  readonly active_pending_timeout: number;
-}
-
-export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
-  call_info_max_expires: 3600,
-  line_seize_max_expires: 15,
-  max_appearances: 24,
-  aor_max_appearances: {},
-  server_address: undefined,
-  seized_timeout: 120,
-  active_pending_timeout: 35,
-};

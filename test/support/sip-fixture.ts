@@ -1,7 +1,9 @@
 import { ScaEngine } from '../../service/sca/engine.js';
 import type { CallEventOutcome } from '../../service/sca/call-event.js';
 import type { SubscribeOutcome } from '../../service/sca/subscribe.js';
+import type { ScaWrite } from '../../service/sca/journal.js';
 import type { EngineConfig, Notify } from '../../service/sca/types.js';
+import { recordingWrites } from './row-image.js';
 
 /** The fixture of spec §11: one shared line, two member phones, a remote party. */
 export const AOR = 'sip:100@pbx.example.com';
@@ -108,9 +110,15 @@ export const header = (n: Notify | { headers: ReadonlyArray<readonly [string, st
 export class Bench {
   readonly engine: ScaEngine;
   now = 1_000_000;
+  /** Every row change the engine's operations returned, in order (taken by takeWrites()). */
+  private writes: ScaWrite[] = [];
 
   constructor(config: Partial<EngineConfig> = {}) {
-    this.engine = new ScaEngine(config);
+    this.engine = recordingWrites(new ScaEngine(config), this.writes);
+  }
+
+  takeWrites(): ScaWrite[] {
+    return this.writes.splice(0);
   }
 
   subscribe(contact: string, o: SubscribeOptions = {}, toTag = uniq('tt')): SubscribeOutcome {
@@ -144,7 +152,7 @@ export class Bench {
 
   tick(seconds: number): Notify[] {
     this.now += seconds;
-    return this.engine.tick(this.now);
+    return [...this.engine.tick(this.now).notifies];
   }
 
   state(index: number, aor = AOR): string | undefined {

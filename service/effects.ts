@@ -1,0 +1,63 @@
+/**
+ * Effects as values: what an engine operation asks the service to do. Engines return them and
+ * never act; one place (service/effects-runner.ts) carries them out in a fixed order: commit the
+ * writes, then answer Kamailio (reply or edit, with the NOTIFYs), then send what the service
+ * starts itself, run the commands and arm the timers.
+ */
+
+export type Header = readonly [name: string, value: string];
+
+/** A SIP reply Kamailio sends for a suspended transaction. */
+export interface SipReply {
+  readonly code: number;
+  readonly reason: string;
+  readonly headers: readonly Header[];
+}
+
+/** How Kamailio changes a suspended request before it goes on. */
+export interface MessageEdit {
+  /** Header names whose every instance is removed (before the appends). */
+  readonly removeHeaders: readonly string[];
+  readonly appendHeaders: readonly Header[];
+  /** A new Request-URI. */
+  readonly ruri: string | undefined;
+  /** Names the engine's resume route acts on (message or transaction flags). */
+  readonly flags: readonly string[];
+}
+
+export const NO_EDIT: MessageEdit = { removeHeaders: [], appendHeaders: [], ruri: undefined, flags: [] };
+
+/** A NOTIFY within a subscription dialog, as tm's t_uac_send() takes it; the ids are fields. */
+export interface OutboundNotify {
+  readonly ruri: string;
+  /** The subscription's route set (Record-Route of the SUBSCRIBE), in received order. */
+  readonly route: readonly string[];
+  readonly callId: string;
+  /** Our tag: the NOTIFY's From-tag. */
+  readonly fromTag: string;
+  readonly cseq: number;
+  /** Every header in sending order (From, To, Call-ID, CSeq, ...). */
+  readonly headers: readonly Header[];
+  /** What the log line of a lost NOTIFY names (an AoR). */
+  readonly subject: string;
+}
+
+/** Something Kamailio is told to do outside any transaction. */
+export type KamailioCommand =
+  | { readonly kind: 'end-dialog'; readonly callId: string; readonly hEntry: number; readonly hId: number }
+  | { readonly kind: 'cancel-call'; readonly callId: string; readonly fromTag: string };
+
+/** Arms (at = seconds since the epoch) or cancels (at undefined) the engine's timer `key`. */
+export interface TimerEffect {
+  readonly key: string;
+  readonly at: number | undefined;
+}
+
+export interface Effects<W, N extends OutboundNotify = OutboundNotify> {
+  readonly notifies: readonly N[];
+  readonly writes: readonly W[];
+  readonly commands: readonly KamailioCommand[];
+  readonly timers: readonly TimerEffect[];
+}
+
+export const noEffects = <W>(): Effects<W> => ({ notifies: [], writes: [], commands: [], timers: [] });
