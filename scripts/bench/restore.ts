@@ -9,24 +9,45 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import { ScaEngine } from '../../service/sca/engine.js';
+import type { ScaWrite } from '../../service/sca/journal.js';
 import type { LineSnapshot } from '../../service/sca/snapshot.js';
 import type { Appearance, Subscription } from '../../service/sca/types.js';
-import { openStore } from '../../service/store/open-store.js';
+import { Committer } from '../../service/store/committer.js';
+import { openDatabase } from '../../service/store/open-database.js';
+import { ScaStore } from '../../service/store/sca-tables.js';
+
+const quiet = { error: (o: object, m: string) => console.error(m, o), warn: () => undefined, info: () => undefined };
+
+/** The SCA store as the service opens it. */
+async function openStore(url: string): Promise<{ tables: ScaStore; committer: Committer; close: () => Promise<void> }> {
+  const db = openDatabase(url);
+  await db.open();
+  const tables = new ScaStore(db, 0);
+  await tables.migrate();
+  const committer = new Committer(db, quiet);
+  return { tables, committer, close: async () => { await committer.drain(60_000); await db.close(); } };
+}
+
+/** A line as the engine's writes: its row, its subscriptions, its appearances. */
+const writesOf = (l: LineSnapshot): ScaWrite[] => [
+  { kind: 'line', aor: l.aor, shared: true },
+  ...l.subscriptions.map((s): ScaWrite => ({ kind: 'subscription', aor: s.aor, event: s.event, subscriber: s.subscriber, value: s })),
+  ...l.appearances.map((a): ScaWrite => ({ kind: 'appearance', aor: l.aor, index: a.index, value: a })),
+];
 
 const { values } = parseArgs({ options: { subs: { type: 'string', default: '100000' }, apps: { type: 'string', default: '20000' }, mysql: { type: 'string', default: 'mysql://root@127.0.0.1:3306' }, child: { type: 'string' } } });
 
 if (values.child) {
   // Child: restore from the store and report time and memory.
   const t0 = performance.now();
-  const store = openStore(values.child, 0);
-  await store.open();
-  const { lines } = await store.loadLines();
+  const store = await openStore(values.child);
+  const { lines } = await store.tables.load();
   const engine = new ScaEngine();
-  const r = engine.restore(lines, Date.now() / 1000);
+  const { subscriptions, appearances } = engine.restore(lines, Date.now() / 1000);
   const ms = performance.now() - t0;
   await store.close();
   global.gc?.();
-  console.log(JSON.stringify({ ms, rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, ...r }));
+  console.log(JSON.stringify({ ms, rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, subscriptions, appearances }));
   process.exit(0);
 }
 
@@ -70,21 +91,21 @@ console.log(`restore benchmark: ${lines * PER_LINE} call-info subscriptions on $
 for (const backend of ['sqlite', 'mysql']) {
   const url = backend === 'sqlite' ? `sqlite:${path.join(mkdtempSync(path.join(tmpdir(), 'sca-bench-')), 'sca.sqlite')}` : await mysqlDb('sca_bench');
   const emptyUrl = backend === 'sqlite' ? `sqlite:${path.join(mkdtempSync(path.join(tmpdir(), 'sca-bench-')), 'empty.sqlite')}` : await mysqlDb('sca_bench_empty');
-  const store = openStore(url, 0);
-  await store.open();
-  // Write latency per acknowledged change: one line per commit, as the persister does under light load.
+  const store = await openStore(url);
+  // Write latency per acknowledged change: one line per commit, as under light load.
   const lat: number[] = [];
   for (let i = 0; i < 500; i++) {
     const t0 = performance.now();
-    await store.saveLines([line(i)]);
+    await store.committer.commit(store.tables.changes(writesOf(line(i))));
     lat.push(performance.now() - t0);
   }
   const t0 = performance.now();
-  for (let i = 0; i < lines; i += 1000) await store.saveLines(Array.from({ length: Math.min(1000, lines - i) }, (_, k) => line(i + k)));
+  for (let i = 0; i < lines; i += 1000) {
+    await store.committer.commit(store.tables.changes(Array.from({ length: Math.min(1000, lines - i) }, (_, k) => writesOf(line(i + k))).flat()));
+  }
   const fill = (performance.now() - t0) / 1000;
   await store.close();
-  const empty = openStore(emptyUrl, 0);
-  await empty.open();
+  const empty = await openStore(emptyUrl);
   await empty.close();
   const base = child(emptyUrl);
   const full = child(url);

@@ -1,91 +1,115 @@
 import mysql, { type Pool, type PoolConnection, type RowDataPacket } from 'mysql2/promise';
-import type { LineSnapshot } from '../sca/snapshot.js';
-import { MIGRATIONS } from './migrations.js';
-import { appearanceRow, linesFromRows, subscriptionRow, type AppearanceRow, type Store, type SubscriptionRow } from './store.js';
+import { SCHEMA_TABLE, StoreError, type Database, type Migration, type Row, type SqlValue, type Statement } from './database.js';
 
-const SUB_COLUMNS = ['subscriber', 'aor', 'event', 'expires', 'state', 'app_idx', 'call_id', 'from_tag', 'to_tag', 'record_route', 'notify_cseq', 'subscribe_cseq', 'server_id'] as const;
-const APP_COLUMNS = ['aor', 'app_index', 'state', 'owner', 'callee', 'uri', 'call_id', 'from_tag', 'to_tag', 'direction', 'ctime', 'mtime', 'pending'] as const;
+// The statement's data cannot be stored (duplicate key, too long, out of range, wrong value,
+// NULL where none may be, a foreign key): retrying it changes nothing.
+const POISON = new Set([1048, 1062, 1264, 1265, 1292, 1366, 1406, 1452, 1586, 3140]);
+
+function storeError(err: unknown): StoreError {
+  const e = err as { message?: string; errno?: number; code?: string; fatal?: boolean };
+  return new StoreError(e.message ?? String(err), !(e.errno !== undefined && POISON.has(e.errno)), e.code);
+}
 
 /**
- * MySQL/MariaDB through mysql2 (db_url mysql://user:pass@host:port/db). The pool reconnects by
- * itself after an outage; the persister retries the lines that could not be written.
+ * MySQL/MariaDB through mysql2 (db_url mysql://user:pass@host:port/db). Reads use the pool; writes
+ * run one transaction at a time on one connection, with statements prepared once per connection
+ * (mysql2's execute cache). The pool reconnects by itself after an outage.
  */
-export class MysqlStore implements Store {
+export class MysqlDatabase implements Database {
   readonly kind = 'mysql';
   private pool: Pool | undefined;
+  private writer: PoolConnection | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly url: string, private readonly serverId = 0) {}
+  constructor(private readonly url: string) {}
 
   async open(): Promise<void> {
     const pool = mysql.createPool({ uri: this.url, connectionLimit: 4, connectTimeout: 3000, enableKeepAlive: true });
     this.pool = pool;
-    await pool.query('CREATE TABLE IF NOT EXISTS sca_service_schema (component VARCHAR(32) PRIMARY KEY, version INT NOT NULL)');
-    const [rows] = await pool.query<RowDataPacket[]>("SELECT version FROM sca_service_schema WHERE component = 'store'");
-    const current = (rows[0]?.version as number | undefined) ?? 0;
-    for (const m of MIGRATIONS.filter((x) => x.version > current)) {
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${SCHEMA_TABLE} (component VARCHAR(32) PRIMARY KEY, version INT NOT NULL)`);
+  }
+
+  async migrate(component: string, migrations: readonly Migration[], formerly?: string): Promise<number> {
+    const pool = this.handle();
+    if (formerly) {
+      const [rows] = await pool.query<RowDataPacket[]>(`SELECT component FROM ${SCHEMA_TABLE} WHERE component IN (?, ?)`, [component, formerly]);
+      if (rows.length === 1 && rows[0]!.component === formerly) await pool.query(`UPDATE ${SCHEMA_TABLE} SET component = ? WHERE component = ?`, [component, formerly]);
+    }
+    let version = await this.schemaVersion(component);
+    // MySQL commits DDL implicitly: each statement stands alone, and the version follows.
+    for (const m of migrations.filter((x) => x.version > version)) {
       for (const sql of m.mysql) {
         if (sql.startsWith('INDEX ')) await this.createIndexIfMissing(pool, sql);
         else await pool.query(sql);
       }
-      await pool.query("INSERT INTO sca_service_schema (component, version) VALUES ('store', ?) ON DUPLICATE KEY UPDATE version = VALUES(version)", [m.version]);
+      await pool.query(`INSERT INTO ${SCHEMA_TABLE} (component, version) VALUES (?, ?) ON DUPLICATE KEY UPDATE version = VALUES(version)`, [component, m.version]);
+      version = m.version;
+    }
+    return version;
+  }
+
+  /** "INDEX [UNIQUE ]name ON table (cols)": an operator's existing table may lack ours. */
+  private async createIndexIfMissing(pool: Pool, spec: string): Promise<void> {
+    const m = /^INDEX (UNIQUE )?(\w+) ON (\w+) (\(.+\))$/s.exec(spec);
+    if (!m) throw new Error(`bad index spec: ${spec}`);
+    const [found] = await pool.query<RowDataPacket[]>('SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?', [m[3], m[2]]);
+    if (found.length === 0) await pool.query(`CREATE ${m[1] ?? ''}INDEX ${m[2]} ON ${m[3]} ${m[4]}`);
+  }
+
+  async schemaVersion(component: string): Promise<number> {
+    const [rows] = await this.handle().query<RowDataPacket[]>(`SELECT version FROM ${SCHEMA_TABLE} WHERE component = ?`, [component]);
+    return Number(rows[0]?.version ?? 0);
+  }
+
+  async query(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    try {
+      const [rows] = await this.handle().query(sql, params as SqlValue[]);
+      return Array.isArray(rows) ? (rows as Row[]) : [];
+    } catch (err) {
+      throw storeError(err);
     }
   }
 
-  /** "INDEX name ON table (cols)": an operator's existing sca_subscriptions may lack ours. */
-  private async createIndexIfMissing(pool: Pool, spec: string): Promise<void> {
-    const m = /^INDEX (\w+) ON (\w+) (\(.+\))/.exec(spec)!;
-    const [found] = await pool.query<RowDataPacket[]>('SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?', [m[2], m[1]]);
-    if (found.length === 0) await pool.query(`CREATE INDEX ${m[1]} ON ${m[2]} ${m[3]}`);
+  transaction(statements: readonly Statement[]): Promise<void> {
+    if (statements.length === 0) return Promise.resolve();
+    const run = this.chain.then(() => this.runTransaction(statements));
+    this.chain = run.catch(() => undefined);
+    return run;
   }
 
-  async schemaVersion(): Promise<number> {
-    const [rows] = await this.handle().query<RowDataPacket[]>("SELECT version FROM sca_service_schema WHERE component = 'store'");
-    return rows[0]!.version as number;
-  }
-
-  async loadLines(): Promise<{ lines: LineSnapshot[]; skipped: number }> {
-    const pool = this.handle();
-    const [subs] = await pool.query<RowDataPacket[]>('SELECT * FROM sca_subscriptions WHERE server_id = ? ORDER BY id', [this.serverId]);
-    const [apps] = await pool.query<RowDataPacket[]>('SELECT * FROM sca_appearances WHERE server_id = ? ORDER BY aor, app_index', [this.serverId]);
-    const [aors] = await pool.query<RowDataPacket[]>('SELECT aor FROM sca_lines WHERE server_id = ?', [this.serverId]);
-    return linesFromRows(subs as SubscriptionRow[], apps as AppearanceRow[], aors.map((r) => r.aor as string));
-  }
-
-  async saveLines(lines: readonly LineSnapshot[]): Promise<void> {
-    if (lines.length === 0) return;
-    const conn: PoolConnection = await this.handle().getConnection();
+  private async runTransaction(statements: readonly Statement[]): Promise<void> {
+    let conn: PoolConnection;
+    try {
+      conn = this.writer ??= await this.handle().getConnection();
+    } catch (err) {
+      throw storeError(err);
+    }
     try {
       await conn.beginTransaction();
-      const aors = lines.map((l) => l.aor);
-      await conn.query('DELETE FROM sca_subscriptions WHERE server_id = ? AND aor IN (?)', [this.serverId, aors]);
-      await conn.query('DELETE FROM sca_appearances WHERE server_id = ? AND aor IN (?)', [this.serverId, aors]);
-      await conn.query('DELETE FROM sca_lines WHERE server_id = ? AND aor IN (?)', [this.serverId, aors]);
-      const shared = lines.filter((l) => l.shared);
-      if (shared.length > 0) await conn.query('INSERT INTO sca_lines (aor, server_id) VALUES ?', [shared.map((l) => [l.aor, this.serverId])]);
-      const subRows = shared.flatMap((l) => [...l.subscriptions].sort((a, b) => a.seq - b.seq).map((s) => subscriptionRow(s, this.serverId)));
-      if (subRows.length > 0) {
-        await conn.query(`INSERT INTO sca_subscriptions (${SUB_COLUMNS.join(', ')}) VALUES ?`, [subRows.map((r) => SUB_COLUMNS.map((c) => r[c]))]);
-      }
-      const appRows = shared.flatMap((l) => l.appearances.map((a) => appearanceRow(l.aor, a)));
-      if (appRows.length > 0) {
-        await conn.query(`INSERT INTO sca_appearances (${APP_COLUMNS.join(', ')}, server_id) VALUES ?`, [appRows.map((r) => [...APP_COLUMNS.map((c) => r[c]), this.serverId])]);
-      }
+      for (const s of statements) await conn.execute(s.sql, s.params as SqlValue[]);
       await conn.commit();
     } catch (err) {
+      const e = storeError(err);
       await conn.rollback().catch(() => undefined);
-      throw err;
-    } finally {
-      conn.release();
+      // A connection that failed is not trusted again; the pool gives a fresh one next time.
+      if (e.transient) {
+        this.writer = undefined;
+        conn.destroy();
+      }
+      throw e;
     }
   }
 
   async close(): Promise<void> {
+    await this.chain;
+    this.writer?.release();
+    this.writer = undefined;
     await this.pool?.end();
     this.pool = undefined;
   }
 
   private handle(): Pool {
-    if (!this.pool) throw new Error('store is not open');
+    if (!this.pool) throw new StoreError('store is not open', true);
     return this.pool;
   }
 }

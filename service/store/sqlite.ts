@@ -1,78 +1,111 @@
-import Database from 'better-sqlite3';
-import type { LineSnapshot } from '../sca/snapshot.js';
-import { MIGRATIONS } from './migrations.js';
-import { appearanceRow, linesFromRows, subscriptionRow, type AppearanceRow, type Store, type SubscriptionRow } from './store.js';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { SCHEMA_TABLE, StoreError, type Database, type Migration, type Row, type SqlValue, type Statement } from './database.js';
+
+type Reply = { id: number; ok: true; rows?: Row[] } | { id: number; ok: false; error: string; code?: string; transient: boolean };
 
 /**
  * The embedded default: SQLite through better-sqlite3 in WAL mode with synchronous=FULL, so a
- * committed line survives kill -9 and power loss. One file, no server.
+ * committed row survives kill -9 and power loss. One file, no server. The connection lives in a
+ * worker thread; requests are answered in the order they were sent.
  */
-export class SqliteStore implements Store {
+export class SqliteDatabase implements Database {
   readonly kind = 'sqlite';
-  private db: Database.Database | undefined;
+  private worker: Worker | undefined;
+  private opened = false;
+  private nextId = 1;
+  /** SQL text → the number the worker knows it by (sent once per worker). */
+  private readonly numbers = new Map<string, number>();
+  private readonly pending = new Map<number, { resolve: (r: Row[]) => void; reject: (e: StoreError) => void }>();
 
-  constructor(private readonly file: string, private readonly serverId = 0) {}
+  constructor(readonly file: string) {}
 
   async open(): Promise<void> {
-    const db = new Database(this.file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('busy_timeout = 5000');
-    db.exec('CREATE TABLE IF NOT EXISTS sca_service_schema (component VARCHAR(32) PRIMARY KEY, version INTEGER NOT NULL)');
-    const current = (db.prepare("SELECT version FROM sca_service_schema WHERE component = 'store'").get() as { version: number } | undefined)?.version ?? 0;
-    const migrate = db.transaction(() => {
-      for (const m of MIGRATIONS.filter((x) => x.version > current)) {
-        for (const sql of m.sqlite) db.exec(sql);
-        db.prepare("INSERT INTO sca_service_schema (component, version) VALUES ('store', ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version").run(m.version);
-      }
+    mkdirSync(path.dirname(this.file), { recursive: true });
+    this.opened = true;
+    await this.send({ op: 'exec', sql: `CREATE TABLE IF NOT EXISTS ${SCHEMA_TABLE} (component VARCHAR(32) PRIMARY KEY, version INTEGER NOT NULL)` });
+  }
+
+  /** The worker owning the connection; a worker that died is replaced at the next request. */
+  private spawn(): Worker {
+    const fromSource = import.meta.url.endsWith('.ts');
+    const url = new URL(fromSource ? './sqlite-worker.ts' : './sqlite-worker.js', import.meta.url);
+    // Run from TypeScript (tests, development), the worker registers tsx before loading its code.
+    const worker = fromSource
+      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData: { file: this.file } })
+      : new Worker(url, { workerData: { file: this.file } });
+    this.numbers.clear();
+    worker.on('message', (r: Reply) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      if (r.ok) p.resolve(r.rows ?? []);
+      else p.reject(new StoreError(r.error, r.transient, r.code));
     });
-    migrate();
-    this.db = db;
+    const fail = (err: Error): void => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const p of this.pending.values()) p.reject(new StoreError(`sqlite worker: ${err.message}`, true));
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    return worker;
   }
 
-  schemaVersion(): number {
-    return (this.handle().prepare("SELECT version FROM sca_service_schema WHERE component = 'store'").get() as { version: number }).version;
+  async migrate(component: string, migrations: readonly Migration[], formerly?: string): Promise<number> {
+    if (formerly) await this.query(`UPDATE ${SCHEMA_TABLE} SET component = ? WHERE component = ? AND NOT EXISTS (SELECT 1 FROM ${SCHEMA_TABLE} WHERE component = ?)`, [component, formerly, component]);
+    let version = await this.schemaVersion(component);
+    for (const m of migrations.filter((x) => x.version > version)) {
+      // DDL and the version row in one transaction: a migration is applied whole or not at all.
+      const sql = [...m.sqlite, `INSERT INTO ${SCHEMA_TABLE} (component, version) VALUES ('${component}', ${m.version}) ON CONFLICT(component) DO UPDATE SET version = excluded.version`];
+      await this.send({ op: 'exec', sql: `BEGIN; ${sql.join(';\n')}; COMMIT;` }).catch(async (err: unknown) => {
+        await this.send({ op: 'exec', sql: 'ROLLBACK' }).catch(() => undefined);
+        throw err;
+      });
+      version = m.version;
+    }
+    return version;
   }
 
-  async loadLines(): Promise<{ lines: LineSnapshot[]; skipped: number }> {
-    const db = this.handle();
-    const subs = db.prepare('SELECT * FROM sca_subscriptions WHERE server_id = ? ORDER BY id').all(this.serverId) as SubscriptionRow[];
-    const apps = db.prepare('SELECT * FROM sca_appearances WHERE server_id = ? ORDER BY aor, app_index').all(this.serverId) as AppearanceRow[];
-    const aors = (db.prepare('SELECT aor FROM sca_lines WHERE server_id = ?').all(this.serverId) as Array<{ aor: string }>).map((r) => r.aor);
-    return linesFromRows(subs, apps, aors);
+  async schemaVersion(component: string): Promise<number> {
+    const rows = await this.query(`SELECT version FROM ${SCHEMA_TABLE} WHERE component = ?`, [component]);
+    return Number(rows[0]?.version ?? 0);
   }
 
-  async saveLines(lines: readonly LineSnapshot[]): Promise<void> {
-    const db = this.handle();
-    const delSubs = db.prepare('DELETE FROM sca_subscriptions WHERE aor = ? AND server_id = ?');
-    const delApps = db.prepare('DELETE FROM sca_appearances WHERE aor = ? AND server_id = ?');
-    const delLine = db.prepare('DELETE FROM sca_lines WHERE aor = ? AND server_id = ?');
-    const insLine = db.prepare('INSERT INTO sca_lines (aor, server_id) VALUES (?, ?)');
-    const insSub = db.prepare(`INSERT INTO sca_subscriptions (subscriber, aor, event, expires, state, app_idx, call_id, from_tag, to_tag, record_route, notify_cseq, subscribe_cseq, server_id)
-      VALUES (@subscriber, @aor, @event, @expires, @state, @app_idx, @call_id, @from_tag, @to_tag, @record_route, @notify_cseq, @subscribe_cseq, @server_id)`);
-    const insApp = db.prepare(`INSERT INTO sca_appearances (aor, app_index, state, owner, callee, uri, call_id, from_tag, to_tag, direction, ctime, mtime, pending, server_id)
-      VALUES (@aor, @app_index, @state, @owner, @callee, @uri, @call_id, @from_tag, @to_tag, @direction, @ctime, @mtime, @pending, ${this.serverId})`);
-    db.transaction(() => {
-      for (const line of lines) {
-        delSubs.run(line.aor, this.serverId);
-        delApps.run(line.aor, this.serverId);
-        delLine.run(line.aor, this.serverId);
-        if (!line.shared) continue;
-        insLine.run(line.aor, this.serverId);
-        // Oldest first, so that row ids keep the creation order the group NOTIFYs follow.
-        for (const s of [...line.subscriptions].sort((a, b) => a.seq - b.seq)) insSub.run(subscriptionRow(s, this.serverId));
-        for (const a of line.appearances) insApp.run(appearanceRow(line.aor, a));
+  query(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    return this.send({ op: 'query', sql, params: [...params] });
+  }
+
+  async transaction(statements: readonly Statement[]): Promise<void> {
+    if (statements.length === 0) return;
+    const define: Array<[number, string]> = [];
+    const numbered = statements.map((s): [number, readonly SqlValue[]] => {
+      let n = this.numbers.get(s.sql);
+      if (n === undefined) {
+        n = this.numbers.size + 1;
+        this.numbers.set(s.sql, n);
+        define.push([n, s.sql]);
       }
-    })();
+      return [n, s.params];
+    });
+    await this.send({ op: 'tx', define, statements: numbered });
   }
 
   async close(): Promise<void> {
-    this.db?.close();
-    this.db = undefined;
+    if (this.worker) await this.send({ op: 'close' }).catch(() => undefined);
+    this.opened = false;
+    await this.worker?.terminate();
+    this.worker = undefined;
   }
 
-  private handle(): Database.Database {
-    if (!this.db) throw new Error('store is not open');
-    return this.db;
+  private send(req: Record<string, unknown>): Promise<Row[]> {
+    if (!this.opened) return Promise.reject(new StoreError('store is not open', true));
+    const worker = (this.worker ??= this.spawn());
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ ...req, id });
+    });
   }
 }

@@ -1,13 +1,17 @@
 // The two real store backends, each with a fresh database per call, and raw access for tests.
-import Database from 'better-sqlite3';
+import BetterSqlite from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { MysqlStore } from '../../service/store/mysql.js';
-import { SqliteStore } from '../../service/store/sqlite.js';
-import type { Store } from '../../service/store/store.js';
+import type { ScaWrite } from '../../service/sca/journal.js';
+import type { LineSnapshot } from '../../service/sca/snapshot.js';
+import { Committer } from '../../service/store/committer.js';
+import type { Database } from '../../service/store/database.js';
+import { MysqlDatabase } from '../../service/store/mysql.js';
+import { ScaStore } from '../../service/store/sca-tables.js';
+import { SqliteDatabase } from '../../service/store/sqlite.js';
 
 export const MYSQL_ROOT = process.env.SCA_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306';
 const created: string[] = [];
@@ -18,6 +22,30 @@ export async function dropTestDatabases(): Promise<void> {
   const admin = await mysql.createConnection({ uri: MYSQL_ROOT });
   for (const db of created.splice(0)) await admin.query(`DROP DATABASE IF EXISTS ${db}`);
   await admin.end();
+}
+
+/** The SCA store as the service runs it: the database, the tables, the committer. */
+export interface Store {
+  open(): Promise<void>;
+  /** Commits the engine's writes. */
+  apply(writes: readonly ScaWrite[]): Promise<void>;
+  loadLines(): Promise<{ lines: LineSnapshot[]; skipped: number }>;
+  close(): Promise<void>;
+  readonly db: Database;
+}
+
+const quietLog = { error: () => undefined, warn: () => undefined, info: () => undefined };
+
+function scaStore(db: Database, serverId: number): Store {
+  const tables = new ScaStore(db, serverId);
+  const committer = new Committer(db, quietLog);
+  return {
+    db,
+    async open() { await db.open(); await tables.migrate(); },
+    apply: (writes) => committer.commit(tables.changes(writes)),
+    loadLines: () => tables.load(),
+    async close() { await committer.drain(2000); await db.close(); },
+  };
 }
 
 export interface Backend {
@@ -31,13 +59,13 @@ export const BACKENDS: Backend[] = [
     name: 'sqlite',
     async fresh() {
       const file = path.join(mkdtempSync(path.join(tmpdir(), 'sca-store-')), 'sca.sqlite');
-      const raw = () => new Database(file);
+      const raw = () => new BetterSqlite(file);
       return {
         url: `sqlite:${file}`,
-        make: (serverId = 0) => new SqliteStore(file, serverId),
+        make: (serverId = 0) => scaStore(new SqliteDatabase(file), serverId),
         exec: async (sql) => { const db = raw(); db.exec(sql); db.close(); },
         query: async (sql) => { const db = raw(); const r = db.prepare(sql).all() as Array<Record<string, unknown>>; db.close(); return r; },
-        version: async (s) => (s as SqliteStore).schemaVersion(),
+        version: (s) => s.db.schemaVersion('sca'),
       };
     },
   },
@@ -56,10 +84,10 @@ export const BACKENDS: Backend[] = [
       };
       return {
         url,
-        make: (serverId = 0) => new MysqlStore(url, serverId),
+        make: (serverId = 0) => scaStore(new MysqlDatabase(url), serverId),
         exec: async (sql) => { await run(sql); },
         query: async (sql) => (await run(sql)) as Array<Record<string, unknown>>,
-        version: async (s) => (s as MysqlStore).schemaVersion(),
+        version: (s) => s.db.schemaVersion('sca'),
       };
     },
   },

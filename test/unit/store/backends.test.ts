@@ -10,15 +10,15 @@ t.teardown(dropTestDatabases);
 const KAMCTL_COLUMNS = ['id', 'subscriber', 'aor', 'event', 'expires', 'state', 'app_idx', 'call_id', 'from_tag', 'to_tag', 'record_route', 'notify_cseq', 'subscribe_cseq', 'server_id'];
 
 for (const backend of BACKENDS) {
-  t.test(`${backend.name}: migrations create the kamctl sca_subscriptions layout, version 2, and our tables, once`, async (t) => {
+  t.test(`${backend.name}: migrations create the kamctl sca_subscriptions layout, version 2, and our tables, once (schema 2: one row per subscriber, AoR and event)`, async (t) => {
     const db = await backend.fresh();
     const store = db.make();
     await store.open();
-    t.equal(await db.version(store), 1);
+    t.equal(await db.version(store), 2);
     await store.close();
     const again = db.make();
     await again.open();
-    t.equal(await db.version(again), 1, 'a second start applies nothing twice');
+    t.equal(await db.version(again), 2, 'a second start applies nothing twice');
     await again.close();
     const cols = backend.name === 'sqlite'
       ? (await db.query('PRAGMA table_info(sca_subscriptions)')).map((c) => c.name)
@@ -37,7 +37,7 @@ for (const backend of BACKENDS) {
     const db = await backend.fresh();
     const store = db.make();
     await store.open();
-    await store.saveLines(b.engine.takeDirty().map((aor) => b.engine.lineSnapshot(aor)));
+    await store.apply(b.takeWrites());
     await store.close();
 
     const reopened = db.make();
@@ -53,7 +53,7 @@ for (const backend of BACKENDS) {
     t.same(e.showSubscription(AOR, 'call-info', P2, b.now)[0]!.route_set, ['<sip:p1.example.com;lr>', '<sip:p2.example.com;lr>']);
     t.same(e.subscribers(AOR, b.now)[0]!.call_info.map((s) => s.subscriber), [P1, P2], 'group order (newest first) survives');
     const before = b.engine.showSubscription(AOR, 'call-info', P1, b.now)[0]!.notify_cseq;
-    const n = e.notifyEveryone(b.now).find((x) => x.subscriber === P1)!;
+    const n = e.notifyEveryone(b.now).notifies.find((x) => x.subscriber === P1)!;
     t.equal(n.headers.find(([k]) => k === 'CSeq')![1], `${before + 1} NOTIFY`, 'the next NOTIFY continues the dialog CSeq');
     await reopened.close();
   });
@@ -65,11 +65,14 @@ for (const backend of BACKENDS) {
     await mine.open();
     await other.open();
     const b = new Bench();
-    b.callInfo(P1);
-    const line = b.engine.lineSnapshot(AOR);
-    await mine.saveLines([line]);
-    await other.saveLines([{ ...line, subscriptions: line.subscriptions.map((s) => ({ ...s, callId: `${s.callId}-2` })) }]);
-    await mine.saveLines([{ aor: AOR, shared: false, subscriptions: [], appearances: [] }]);
+    const ci = b.callInfo(P1);
+    const writes = b.takeWrites();
+    await mine.apply(writes);
+    await other.apply(writes.map((w) => (w.kind === 'subscription' && w.value ? { ...w, value: { ...w.value, callId: `${w.value.callId}-2` } } : w)));
+    // The line stops being shared: its only watcher unsubscribes, then it calls without Call-Info.
+    b.subscribe(P1, { callId: ci.callId, fromTag: ci.fromTag, toTag: ci.toTag, expires: 0 });
+    b.req('INVITE', { callId: 'c9', from: `<${AOR}>`, fromTag: 'f9', to: `<${B}>`, contact: P1, body: SDP(null) });
+    await mine.apply(b.takeWrites());
     t.equal((await mine.loadLines()).lines.length, 0);
     t.equal((await other.loadLines()).lines[0]!.subscriptions.length, 1, 'server 2 keeps its line');
     await mine.close();
@@ -83,7 +86,7 @@ for (const backend of BACKENDS) {
     const b = new Bench();
     b.callInfo(P1);
     b.lineSeize(P1, 1);
-    await store.saveLines([b.engine.lineSnapshot(AOR)]);
+    await store.apply(b.takeWrites());
     await db.exec("INSERT INTO sca_subscriptions (subscriber, aor, event, expires, state, app_idx, call_id, from_tag, to_tag, notify_cseq, subscribe_cseq) VALUES ('sip:x@y', 'sip:a@b', 9, 0, 0, 0, 'c', 'f', 't', 0, 0)");
     await db.exec("INSERT INTO sca_appearances (aor, app_index, state, owner, callee, uri, ctime, mtime) VALUES ('sip:a@b', 2, 'dancing', 'x', '', '', 0, 0)");
     await db.exec("INSERT INTO sca_appearances (aor, app_index, state, owner, callee, uri, ctime, mtime, pending) VALUES ('sip:a@b', 3, 'held', 'x', '', '', 0, 0, '{broken')");

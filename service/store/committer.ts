@@ -1,0 +1,138 @@
+import type { Database, Statement, StoreError } from './database.js';
+
+/** The statements that bring one row (or one line) to its current state. */
+export interface Change {
+  readonly key: string;
+  readonly statements: readonly Statement[];
+}
+
+export interface CommitterLog {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+const MAX_BACKOFF_MS = 10_000;
+
+/**
+ * Durable before acknowledged: commit() resolves once its changes are in the database. Changes
+ * that arrive while a transaction runs go together in the next one (group commit); a later change
+ * of a row replaces a queued earlier one, so the queue never holds more than one entry per row
+ * (changes must therefore be independent of each other: each sets one row).
+ *
+ * If the database is away, the service keeps serving from memory: `degraded` is true, commit()
+ * resolves at once without the guarantee, and the queue is retried with backoff until a write
+ * succeeds. A change the database refuses for its content (a constraint, a value too long) is set
+ * aside with a log line and counted, so that one bad row never stops the others.
+ */
+export class Committer {
+  private queue = new Map<string, readonly Statement[]>();
+  private waiters: Array<() => void> = [];
+  private writing = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private backoffMs = 200;
+  degraded = false;
+  readonly stats = { commits: 0, rows: 0, errors: 0, setAside: 0 };
+
+  constructor(private readonly db: Database, private readonly log: CommitterLog) {}
+
+  /** Rows waiting to be written. */
+  get pending(): number {
+    return this.queue.size;
+  }
+
+  commit(changes: readonly Change[]): Promise<void> {
+    // A later change of a queued row replaces it in place: rows are independent, and the first
+    // position keeps new rows in creation order (their ids are the group NOTIFY order).
+    for (const c of changes) this.queue.set(c.key, c.statements);
+    if (this.queue.size === 0 && !this.writing) return Promise.resolve();
+    if (this.degraded) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.writing || this.retryTimer || this.queue.size === 0) return;
+    void this.write();
+  }
+
+  private async write(): Promise<void> {
+    this.writing = true;
+    const batch = [...this.queue];
+    const waiters = this.waiters;
+    this.queue = new Map();
+    this.waiters = [];
+    let failed: Array<[string, readonly Statement[]]> = [];
+    try {
+      await this.db.transaction(batch.flatMap(([, s]) => s));
+      this.written(batch.length);
+    } catch (err) {
+      failed = (err as StoreError).transient === false ? await this.oneByOne(batch) : batch;
+      if (failed.length > 0) this.failed(err, failed);
+    }
+    this.writing = false;
+    for (const w of waiters) w();
+    if (!this.degraded) this.kick();
+  }
+
+  /** A batch with a row the database refuses: each row alone, the refused ones set aside. */
+  private async oneByOne(batch: Array<[string, readonly Statement[]]>): Promise<Array<[string, readonly Statement[]]>> {
+    for (let i = 0; i < batch.length; i++) {
+      const [key, statements] = batch[i]!;
+      try {
+        await this.db.transaction(statements);
+        this.written(1);
+      } catch (err) {
+        if ((err as StoreError).transient !== false) return batch.slice(i);
+        this.stats.setAside++;
+        this.log.error({ err: (err as Error).message, row: key.replace(/\u0000/g, ' ').slice(0, 300) }, 'STORE REFUSED A ROW: set aside, the others go on');
+      }
+    }
+    return [];
+  }
+
+  private written(rows: number): void {
+    this.stats.commits++;
+    this.stats.rows += rows;
+    if (this.degraded) this.log.info({ rows }, 'store is back; queued rows written');
+    this.degraded = false;
+    this.backoffMs = 200;
+  }
+
+  /** The database is away: back to the front of the queue (with any newer state), retry later. */
+  private failed(err: unknown, batch: Array<[string, readonly Statement[]]>): void {
+    this.stats.errors++;
+    const newer = this.queue;
+    this.queue = new Map(batch.map(([key, statements]) => [key, newer.get(key) ?? statements]));
+    for (const [k, v] of newer) this.queue.set(k, v);
+    this.degraded = true;
+    this.log.error({ err: (err as Error).message, rows: this.queue.size, retryMs: this.backoffMs }, 'STORE WRITE FAILED: serving from memory, will retry');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, this.backoffMs);
+    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+  }
+
+  /** Waits until everything queued is written or `timeoutMs` passed; returns the rows left. */
+  async drain(timeoutMs: number): Promise<number> {
+    const until = Date.now() + timeoutMs;
+    while ((this.queue.size > 0 || this.writing) && Date.now() < until) {
+      if (this.retryTimer && !this.writing) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+        this.kick();
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.queue.size;
+  }
+
+  stop(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+}
+

@@ -1,0 +1,74 @@
+// The committer over a real SQLite database: group commit, rows replaced in place, degraded mode
+// and recovery, a refused row set aside while the others are written, a dead worker replaced.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { Committer } from '../../../service/store/committer.js';
+import { StoreError, type Database, type Statement } from '../../../service/store/database.js';
+import { SqliteDatabase } from '../../../service/store/sqlite.js';
+
+const logs: string[] = [];
+const log = { error: (_o: object, m: string) => logs.push(m), warn: (_o: object, m: string) => logs.push(m), info: (_o: object, m: string) => logs.push(m) };
+
+async function sqlite(t: { teardown(fn: () => unknown): void }): Promise<SqliteDatabase> {
+  const db = new SqliteDatabase(path.join(mkdtempSync(path.join(tmpdir(), 'sca-commit-')), 'c.sqlite'));
+  await db.open();
+  await db.query('CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL CHECK (length(v) < 20))');
+  t.teardown(() => db.close());
+  return db;
+}
+const put = (k: string, v: string) => ({ key: k, statements: [{ sql: 'INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v', params: [k, v] }] });
+const rows = async (db: Database) => (await db.query('SELECT k, v FROM kv ORDER BY k')).map((r) => `${String(r.k)}=${String(r.v)}`);
+
+t.test('changes made while a transaction runs go together in the next one; acknowledged means stored', async (t) => {
+  const db = await sqlite(t);
+  const c = new Committer(db, log);
+  const first = c.commit([put('a', '1')]);
+  const rest = Promise.all([c.commit([put('b', '1')]), c.commit([put('c', '1')]), c.commit([put('b', '2')])]);
+  await first;
+  t.ok((await rows(db)).includes('a=1'), 'the first commit is stored when it resolves');
+  await rest;
+  t.same(await rows(db), ['a=1', 'b=2', 'c=1'], 'a later change of a row replaced the earlier one');
+  t.equal(c.stats.commits, 2, 'two transactions for four changes');
+});
+
+t.test('a database that is away: degraded, answers at once, retries, and writes everything when back', async (t) => {
+  let down = true;
+  const real = await sqlite(t);
+  const flaky: Database = { ...real, kind: 'sqlite', transaction: (s: readonly Statement[]) => (down ? Promise.reject(new StoreError('database is down', true)) : real.transaction(s)),
+    open: () => real.open(), migrate: (...a) => real.migrate(...a), schemaVersion: (x) => real.schemaVersion(x), query: (...a) => real.query(...a), close: () => real.close() };
+  const c = new Committer(flaky, log);
+  await c.commit([put('a', '1')]);
+  t.ok(c.degraded, 'degraded after the failure');
+  await c.commit([put('b', '1'), put('a', '2')]);
+  t.equal(c.pending, 2, 'queued, one entry per row');
+  down = false;
+  t.equal(await c.drain(3000), 0, 'everything written once the database is back');
+  t.notOk(c.degraded);
+  t.same(await rows(real), ['a=2', 'b=1']);
+  c.stop();
+});
+
+t.test('a row the database refuses is set aside with a log line; the rows with it are written', async (t) => {
+  const db = await sqlite(t);
+  const c = new Committer(db, log);
+  await c.commit([put('a', '1'), put('bad', 'x'.repeat(50)), put('c', '1')]);
+  t.same(await rows(db), ['a=1', 'c=1']);
+  t.equal(c.stats.setAside, 1);
+  t.notOk(c.degraded, 'not an outage');
+  t.ok(logs.some((l) => /STORE REFUSED A ROW/.test(l)));
+  await c.commit([put('d', '1')]);
+  t.same(await rows(db), ['a=1', 'c=1', 'd=1'], 'and writing goes on');
+});
+
+t.test('a SQLite worker that dies is replaced at the next request; nothing acknowledged is lost', async (t) => {
+  const db = await sqlite(t);
+  const c = new Committer(db, log);
+  await c.commit([put('a', '1')]);
+  await (db as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  await c.commit([put('b', '1')]);
+  t.equal(await c.drain(3000), 0);
+  t.same(await rows(db), ['a=1', 'b=1']);
+  c.stop();
+});
