@@ -1,29 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isLoopback } from './rpc/access.js';
+import { scaConfigSchema } from './sca/config.js';
 
 /**
- * The one configuration schema. Names follow Kamailio's sca module where it has the parameter
- * (call_info_max_expires, line_seize_max_expires, purge_expired_interval, server_address).
+ * The one configuration schema: the service's own settings plus each engine's section (flat keys,
+ * named after the Kamailio module's parameters where one exists: sca/config.ts).
  * Sources, later ones winning: defaults, a JSON file (--config FILE or SCA_CONFIG), environment
  * variables SCA_<NAME in upper case> (lists comma-separated, maps as JSON).
  */
 export const configSchema = z.object({
-  call_info_max_expires: z.coerce.number().int().positive().default(3600),
-  line_seize_max_expires: z.coerce.number().int().positive().default(15),
-  purge_expired_interval: z.coerce.number().positive().default(120),
-  max_appearances: z.coerce.number().int().min(1).max(999).default(24),
-  aor_max_appearances: z.record(z.string(), z.number().int().min(1).max(999)).default({}),
-  server_address: z.string().min(1).optional(),
-  /** The module's compile-time stale timers, adjustable here. */
-  seized_timeout: z.coerce.number().positive().default(120),
-  active_pending_timeout: z.coerce.number().positive().default(35),
+  ...scaConfigSchema.shape,
   /** Where lines are stored: sqlite:<file> (embedded, the default) or mysql://user:pass@host:port/db. */
   db_url: z.string().regex(/^(sqlite:|mysql:\/\/)/, 'db_url: sqlite:<file> or mysql://user:pass@host:port/db').default('sqlite:sca.sqlite'),
   /** Kamailio's server_id: rows of other servers in a shared table are left alone. */
   server_id: z.coerce.number().int().nonnegative().default(0),
   /** evapi endpoints of the Kamailio instances (host:port), each one's bind_addr. */
   evapi_address: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).default(['127.0.0.1:8448']),
+  /** The link pings every Kamailio this often (s); one silent for link_heartbeat_timeout is reconnected. */
+  link_heartbeat_interval: z.coerce.number().min(0.05).max(3600).default(5),
+  link_heartbeat_timeout: z.coerce.number().min(0.1).max(3600).default(15),
   /** RPC, metrics and the live view listen here; anything but loopback needs admin_token. */
   http_host: z.string().min(1).default('127.0.0.1'),
   http_port: z.coerce.number().int().min(0).max(65535).default(8090),

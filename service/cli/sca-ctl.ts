@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { METHODS } from '../rpc/methods.js';
+import { SCA_METHODS as METHODS } from '../rpc/sca-methods.js';
 
 /**
  * sca-ctl: the sca.* commands in kamcmd style against a running sca-service.

@@ -8,9 +8,12 @@ export interface EvapiLogger {
   error(obj: object, msg: string): void;
 }
 
+const UNREACHABLE_LOG_EVERY_MS = 60_000;
+
 /**
  * One evapi connection: Kamailio is the TCP server, we are its client. Reconnects with
- * exponential backoff (100 ms up to 5 s) for as long as it is not stopped.
+ * exponential backoff (100 ms up to 5 s) for as long as it is not stopped. While Kamailio cannot
+ * be reached it says so once, then once a minute, and keeps the reason for /readyz.
  * Events: 'message' (payload: string), 'up', 'down'.
  */
 export class EvapiClient extends EventEmitter {
@@ -19,6 +22,10 @@ export class EvapiClient extends EventEmitter {
   private stopped = false;
   private backoff = 100;
   private timer: NodeJS.Timeout | undefined;
+  private lastUnreachableLog = 0;
+  private corked = false;
+  /** Why the last attempt failed, while not connected. */
+  lastError: string | undefined = 'not connected yet';
 
   constructor(readonly host: string, readonly port: number, private readonly log: EvapiLogger) {
     super();
@@ -43,9 +50,29 @@ export class EvapiClient extends EventEmitter {
     this.socket?.destroy();
   }
 
+  /** Drops the connection (a peer that stopped answering); it reconnects as after any loss. */
+  reset(reason: string): void {
+    if (!this.socket || !this.connected) return;
+    this.log.error({ evapi: this.address, reason }, 'evapi connection reset');
+    this.socket.destroy();
+  }
+
+  /**
+   * Queues a frame. Frames written within one event-loop turn leave in one write (under load the
+   * answers of a whole group commit go out together instead of one syscall each).
+   */
   send(payload: string): boolean {
-    if (!this.connected || !this.socket) return false;
-    this.socket.write(encodeNetstring(payload));
+    const socket = this.socket;
+    if (!this.connected || !socket) return false;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(encodeNetstring(payload));
     return true;
   }
 
@@ -58,6 +85,8 @@ export class EvapiClient extends EventEmitter {
     socket.on('connect', () => {
       this.connected = true;
       this.backoff = 100;
+      this.lastError = undefined;
+      this.lastUnreachableLog = 0;
       this.log.info({ evapi: this.address }, 'evapi connected');
       this.emit('up');
     });
@@ -70,12 +99,22 @@ export class EvapiClient extends EventEmitter {
       }
     });
     socket.on('error', (err) => {
-      if (this.connected) this.log.warn({ evapi: this.address, err: err.message }, 'evapi socket error');
+      if (this.connected) {
+        this.log.warn({ evapi: this.address, err: err.message }, 'evapi socket error');
+        return;
+      }
+      this.lastError = err.message;
+      const now = Date.now();
+      if (now - this.lastUnreachableLog >= UNREACHABLE_LOG_EVERY_MS) {
+        this.lastUnreachableLog = now;
+        this.log.warn({ evapi: this.address, err: err.message }, 'Kamailio cannot be reached over evapi (is it running, with evapi on this address?); retrying');
+      }
     });
     socket.on('close', () => {
       const was = this.connected;
       this.connected = false;
       if (was) {
+        this.lastError = 'connection lost';
         this.log.warn({ evapi: this.address }, 'evapi connection lost');
         this.emit('down');
       }

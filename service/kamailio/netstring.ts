@@ -1,9 +1,6 @@
 /** evapi framing (netstring_format=1): "<decimal byte length>:<payload>," in both directions. */
 
-export const encodeNetstring = (payload: string): Buffer => {
-  const body = Buffer.from(payload, 'utf8');
-  return Buffer.concat([Buffer.from(`${body.length}:`), body, Buffer.from(',')]);
-};
+export const encodeNetstring = (payload: string): Buffer => Buffer.from(`${Buffer.byteLength(payload)}:${payload},`, 'utf8');
 
 export type FrameError = { kind: 'netstring'; detail: string };
 

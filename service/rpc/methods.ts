@@ -1,91 +1,30 @@
-import { z } from 'zod';
-import type { ScaEngine } from '../sca/engine.js';
-import type { EventPackage, Notify } from '../sca/types.js';
+import type { z } from 'zod';
+import type { Effects } from '../effects.js';
 
 /**
- * The sca.* RPC commands of Kamailio's sca module (5.6), same names, parameters and meaning,
- * with structured results. Params come positional (as kamcmd sends them) or by name.
- * Faults carry the module's texts; a usage fault is JSON-RPC "invalid params" (-32602).
+ * An RPC command table entry (the sca.* and cc.* commands). Params come positional (as kamcmd
+ * sends them) or by name; a usage fault is JSON-RPC "invalid params" (-32602). A command that
+ * changes state returns its effects, which the service carries out before answering.
  */
-export interface RpcContext {
-  readonly engine: ScaEngine;
+export interface RpcContext<E> {
+  readonly engine: E;
   readonly now: number;
 }
 
-export type RpcOutcome = { ok: true; result: unknown; notifies: Notify[] } | { ok: false; code: number; message: string };
+export type RpcOutcome = { ok: true; result: unknown; effects?: Effects<unknown> } | { ok: false; code: number; message: string };
 
-export interface RpcMethod {
+export interface RpcMethod<E> {
   readonly params: readonly string[];
   readonly schema: z.ZodType;
   readonly usage: string;
   readonly mutates: boolean;
-  readonly run: (ctx: RpcContext, args: Record<string, unknown>) => RpcOutcome;
+  readonly run: (ctx: RpcContext<E>, args: Record<string, unknown>) => RpcOutcome;
 }
 
-const event = z.enum(['call-info', 'line-seize']);
-const aor = z.string().min(1);
-const index = z.coerce.number().int();
-const none = z.object({}).strict();
-
-const ok = (result: unknown, notifies: Notify[] = []): RpcOutcome => ({ ok: true, result, notifies });
-const fault = (message: string, code = 500): RpcOutcome => ({ ok: false, code, message });
-const fromAdmin = <T>(r: { ok: true; value: T; notifies: Notify[] } | { ok: false; code: number; message: string }, shape: (v: T) => unknown = (v) => v): RpcOutcome =>
-  r.ok ? ok(shape(r.value), r.notifies) : fault(r.message, r.code);
-
-export const METHODS: Readonly<Record<string, RpcMethod>> = {
-  'sca.all_subscriptions': {
-    params: [], schema: none, usage: 'usage: sca.all_subscriptions', mutates: false,
-    run: ({ engine, now }) => ok(engine.listSubscriptions(now)),
-  },
-  'sca.subscription_count': {
-    params: ['event'], schema: z.object({ event }).strict(), usage: 'usage: sca.subscription_count {call-info | line-seize}', mutates: false,
-    run: ({ engine }, a) => ok({ event: a.event, count: engine.countSubscriptions(a.event as EventPackage) }),
-  },
-  'sca.show_subscription': {
-    params: ['aor', 'event', 'contact'], schema: z.object({ aor, event, contact: z.string().min(1).optional() }).strict(),
-    usage: 'usage: sca.show_subscription sip:user@domain {call-info | line-seize} [sip:user@IP]', mutates: false,
-    run: ({ engine, now }, a) => ok(engine.showSubscription(a.aor as string, a.event as EventPackage, a.contact as string | undefined, now)),
-  },
-  'sca.subscribers': {
-    params: ['aor'], schema: z.object({ aor: aor.optional() }).strict(), usage: 'usage: sca.subscribers [sip:user@domain]', mutates: false,
-    run: ({ engine, now }, a) => ok(engine.subscribers(a.aor as string | undefined, now)),
-  },
-  'sca.deactivate_all_subscriptions': {
-    params: [], schema: none, usage: 'usage: sca.deactivate_all_subscriptions', mutates: true,
-    run: ({ engine, now }) => fromAdmin(engine.deactivateAll(now), (v) => ({ deactivated: v })),
-  },
-  'sca.deactivate_subscription': {
-    params: ['aor', 'event', 'contact'], schema: z.object({ aor, event, contact: z.string().min(1).optional() }).strict(),
-    usage: 'usage: sca.deactivate_subscription sip:user@domain {call-info | line-seize} [sip:user@IP]', mutates: true,
-    run: ({ engine, now }, a) => fromAdmin(engine.deactivateSubscription(a.aor as string, a.event as EventPackage, a.contact as string | undefined, now), (v) => ({ deactivated: v })),
-  },
-  'sca.all_appearances': {
-    params: [], schema: none, usage: 'usage: sca.all_appearances', mutates: false,
-    run: ({ engine }) => ok(engine.listAppearances()),
-  },
-  'sca.show_appearance': {
-    params: ['aor', 'index'], schema: z.object({ aor, index: index.optional() }).strict(), usage: 'usage: sca.show_appearance sip:user@domain [appearance-index]', mutates: false,
-    run: ({ engine }, a) => fromAdmin(engine.showAppearance(a.aor as string, a.index as number | undefined)),
-  },
-  'sca.seize_appearance': {
-    params: ['aor', 'owner'], schema: z.object({ aor, owner: z.string().min(1) }).strict(), usage: 'usage: sca.seize_appearance sip:user@domain sip:user@IP', mutates: true,
-    run: ({ engine, now }, a) => fromAdmin(engine.seizeAppearance(a.aor as string, a.owner as string, now), (v) => ({
-      aor: a.aor, index: v.index, owner: a.owner, message: `Seized ${a.aor as string} appearance-index ${v.index} for ${a.owner as string}`,
-    })),
-  },
-  'sca.update_appearance': {
-    params: ['aor', 'index', 'state', 'uri'], schema: z.object({ aor, index, state: z.string().min(1), uri: z.string().min(1).optional() }).strict(),
-    usage: 'Usage: sca.update_appearance sip:user@domain appearance-index appearance-state [appearance-uri]', mutates: true,
-    run: ({ engine, now }, a) => fromAdmin(engine.updateAppearance(a.aor as string, a.index as number, a.state as string, a.uri as string | undefined, now), () => ({ aor: a.aor, index: a.index, state: a.state })),
-  },
-  'sca.release_appearance': {
-    params: ['aor', 'index'], schema: z.object({ aor, index }).strict(), usage: 'usage: sca.release_appearance user@domain appearance-index', mutates: true,
-    run: ({ engine, now }, a) => fromAdmin(engine.releaseAppearance(a.aor as string, a.index as number, now), () => ({ aor: a.aor, index: a.index, released: true })),
-  },
-};
+export type RpcTable<E> = Readonly<Record<string, RpcMethod<E>>>;
 
 /** Positional params (kamcmd style) become named ones; extra positional params are an error. */
-export function namedParams(method: RpcMethod, params: unknown): Record<string, unknown> | undefined {
+export function namedParams(method: Pick<RpcMethod<unknown>, 'params'>, params: unknown): Record<string, unknown> | undefined {
   if (params === undefined || params === null) return {};
   if (Array.isArray(params)) {
     if (params.length > method.params.length) return undefined;
@@ -94,8 +33,8 @@ export function namedParams(method: RpcMethod, params: unknown): Record<string, 
   return typeof params === 'object' ? (params as Record<string, unknown>) : undefined;
 }
 
-export function callMethod(name: string, params: unknown, ctx: RpcContext): RpcOutcome | { ok: false; code: -32601 | -32602; message: string } {
-  const method = METHODS[name];
+export function callMethod<E>(table: RpcTable<E>, name: string, params: unknown, ctx: RpcContext<E>): RpcOutcome {
+  const method = Object.hasOwn(table, name) ? table[name] : undefined;
   if (!method) return { ok: false, code: -32601, message: `Method not found: ${name}` };
   const named = namedParams(method, params);
   const parsed = named === undefined ? undefined : method.schema.safeParse(named);

@@ -28,8 +28,8 @@ t.test('every sca.* command answers with structured JSON', async (t) => {
   const { a, started } = app({ http_port: 0 });
   await started;
   t.teardown(() => a.stop());
-  a.engine.subscribe({ msg: subscribeMsg(P1), to_tag: 'a', now: 1000 });
-  a.engine.subscribe({ msg: subscribeMsg(P2, { event: 'line-seize', expires: 15, callInfo: CI(2) }), to_tag: 'b', now: 1000 });
+  a.sca.engine.subscribe({ msg: subscribeMsg(P1), to_tag: 'a', now: 1000 });
+  a.sca.engine.subscribe({ msg: subscribeMsg(P2, { event: 'line-seize', expires: 15, callInfo: CI(2) }), to_tag: 'b', now: 1000 });
 
   const all = await rpc(a, 'sca.all_subscriptions');
   t.same((all.body.result as Array<{ subscriber: string; event: string }>).map((s) => [s.subscriber, s.event]), [[P2, 'line-seize'], [P1, 'call-info']]);
@@ -48,14 +48,14 @@ t.test('every sca.* command answers with structured JSON', async (t) => {
   t.same((deact.body.result as { deactivated: Array<{ subscriber: string }> }).deactivated.map((s) => s.subscriber), [P2]);
   const deactAll = await rpc(a, 'sca.deactivate_all_subscriptions', []);
   t.same((deactAll.body.result as { deactivated: Array<{ subscriber: string }> }).deactivated.map((s) => s.subscriber), [P1]);
-  t.equal(a.engine.countSubscriptions('call-info'), 0);
+  t.equal(a.sca.engine.countSubscriptions('call-info'), 0);
 });
 
 t.test('faults carry the module texts; usage and unknown methods are JSON-RPC errors', async (t) => {
   const { a, started } = app({ http_port: 0 });
   await started;
   t.teardown(() => a.stop());
-  a.engine.seizeAppearance(AOR, P1, 1000);
+  a.sca.engine.seizeAppearance(AOR, P1, 1000);
   t.same((await rpc(a, 'sca.update_appearance', [AOR, 1, 'ringing'])).body.error, { code: 500, message: 'ringing: invalid state' });
   t.same((await rpc(a, 'sca.release_appearance', [AOR, 0])).body.error, { code: 500, message: 'appearance-index must be > 0' });
   t.same((await rpc(a, 'sca.release_appearance', [AOR, 5])).body.error, { code: 500, message: `${AOR} appearance index 5 is not in use` });
@@ -97,13 +97,13 @@ t.test('metrics: gauges follow the engine, names use the sca_ prefix and no AoR 
   const { a, started } = app({ http_port: 0 });
   await started;
   t.teardown(() => a.stop());
-  a.engine.subscribe({ msg: subscribeMsg(P1), to_tag: 'a', now: 1000 });
-  const out = a.engine.subscribe({ msg: subscribeMsg(P2, { event: 'line-seize', expires: 15, callInfo: CI(1) }), to_tag: 'b', now: 1000 });
-  a.metrics.subscribed(out);
-  a.metrics.subscribed(a.engine.subscribe({ msg: subscribeMsg(P1, { event: 'line-seize', expires: 15, callInfo: CI(1) }), to_tag: 'c', now: 1000 }));
-  a.metrics.notifyAnswered(200, 0.004);
-  a.metrics.notifyAnswered(481, 0.01);
-  a.metrics.notifyTimedOut(2);
+  a.sca.engine.subscribe({ msg: subscribeMsg(P1), to_tag: 'a', now: 1000 });
+  const out = a.sca.engine.subscribe({ msg: subscribeMsg(P2, { event: 'line-seize', expires: 15, callInfo: CI(1) }), to_tag: 'b', now: 1000 });
+  a.sca.metrics.subscribed(out);
+  a.sca.metrics.subscribed(a.sca.engine.subscribe({ msg: subscribeMsg(P1, { event: 'line-seize', expires: 15, callInfo: CI(1) }), to_tag: 'c', now: 1000 }));
+  a.link.observer!.notifyAnswered(200, 0.004);
+  a.link.observer!.notifyAnswered(481, 0.01);
+  a.link.observer!.notifyTimedOut(2);
   const text = (await a.http.inject({ url: '/metrics' })).body;
   t.match(text, /^sca_subscriptions\{event="call-info"\} 1$/m);
   t.match(text, /^sca_subscriptions\{event="line-seize"\} 1$/m);

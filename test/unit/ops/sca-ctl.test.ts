@@ -23,7 +23,7 @@ t.test('commands print what kamcmd prints for the module, --table tables, --json
   const a = buildApp(cfg.config);
   const url = await a.start();
   t.teardown(() => a.stop());
-  a.engine.subscribe({ msg: subscribeMsg(P1), to_tag: 'a', now: Date.now() / 1000 });
+  a.sca.engine.subscribe({ msg: subscribeMsg(P1), to_tag: 'a', now: Date.now() / 1000 });
 
   const seize = await run(['--url', url, 'sca.seize_appearance', AOR, P1]);
   t.same([seize.code, seize.out.trim()], [0, `Seized ${AOR} appearance-index 1 for ${P1}`]);

@@ -1,0 +1,314 @@
+import type { z } from 'zod';
+import type { Effects, OutboundNotify } from '../effects.js';
+import { EvapiClient, type EvapiLogger } from './evapi-client.js';
+import { renderNotify } from './wire.js';
+
+/**
+ * The Kamailio link: evapi connections to every configured Kamailio, JSON-RPC 2.0 over
+ * netstrings (kamailio/link.cfg is the other end; the shapes are in wire.ts). It knows no
+ * engine: engines register method tables (name → params schema → handler), the link validates,
+ * dispatches, has the effects carried out (commit, then answer, then the rest) and answers on the
+ * connection the request came from. It also sends the NOTIFYs the service starts itself, keeps
+ * every frame under what Kamailio can read, and pings each Kamailio to notice a dead one.
+ */
+
+export interface LinkLogger extends EvapiLogger {
+  debug(obj: object, msg: string): void;
+}
+
+/** The answer to a request and the effects to carry out before it is given. */
+export interface LinkOutcome {
+  readonly answer: Record<string, unknown>;
+  readonly effects: Effects<unknown>;
+}
+
+export interface LinkMethod<P = never> {
+  readonly params: z.ZodType<P>;
+  handle(params: P): LinkOutcome;
+  /**
+   * The answer when the request cannot be handled (bad params, an answer too large, a bug) but
+   * Kamailio waits on it: a suspended transaction must always be resumed. Undefined: an error.
+   */
+  fallback?(raw: unknown): Record<string, unknown> | undefined;
+}
+
+export type LinkMethods = Readonly<Record<string, LinkMethod<any>>>;
+
+/** Carries out effects: commits, then calls `answer` with the NOTIFYs to give with it, then the rest. */
+export type ApplyEffects = (effects: Effects<unknown>, answer: (notifies: readonly OutboundNotify[]) => void) => Promise<void>;
+
+/** What the link reports to metrics. */
+export interface LinkObserver {
+  notifiesSent(count: number): void;
+  /** A final reply to a NOTIFY; seconds since it was handed to Kamailio, if we sent it. */
+  notifyAnswered(code: number, seconds: number | undefined): void;
+  /** NOTIFYs without any final reply after NOTIFY_TIMEOUT_MS (tm gave up on them). */
+  notifyTimedOut(count: number): void;
+}
+
+export interface LinkOptions {
+  /** Largest frame Kamailio reads (evapi's CLIENT_BUFFER_SIZE is 32768 with the netstring). */
+  frameLimit?: number;
+  heartbeatMs?: number;
+  /** A ping unanswered this long means the peer is dead: the connection is reset. */
+  heartbeatTimeoutMs?: number;
+}
+
+const NOTIFY_TIMEOUT_MS = 40_000; // longer than tm's 32 s transaction timeout
+const MAX_IN_FLIGHT = 200_000;
+const notifyKey = (callId: string, fromTag: string, cseq: number): string => `${callId}\u0000${fromTag}\u0000${cseq}`;
+
+type JsonRpcId = string | number | null;
+interface Peer {
+  readonly client: EvapiClient;
+  pingId: number;
+  /** The unanswered ping and when it went out. */
+  ping: { id: string; at: number } | undefined;
+}
+
+export class KamailioLink {
+  private readonly peers: Peer[];
+  private readonly methods = new Map<string, { method: LinkMethod<unknown>; apply: ApplyEffects }>();
+  private readonly upListeners: Array<() => void> = [];
+  /** NOTIFYs handed to Kamailio and not yet answered: key → performance.now() at sending. */
+  private readonly inFlight = new Map<string, number>();
+  private timers: NodeJS.Timeout[] = [];
+  private readonly frameLimit: number;
+  private readonly heartbeatMs: number;
+  private readonly heartbeatTimeoutMs: number;
+  readonly counters = { received: 0, bad: 0, notifiesSent: 0, notifiesDropped: 0, split: 0, pongs: 0, resets: 0 };
+  observer: LinkObserver | undefined;
+
+  constructor(addresses: readonly string[], private readonly log: LinkLogger, opts: LinkOptions = {}) {
+    this.frameLimit = opts.frameLimit ?? 32_000;
+    this.heartbeatMs = opts.heartbeatMs ?? 5_000;
+    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 15_000;
+    this.peers = addresses.map((a) => {
+      const [host = '127.0.0.1', port = '8448'] = a.split(/:(?=\d+$)/);
+      const peer: Peer = { client: new EvapiClient(host, Number(port), log), pingId: 0, ping: undefined };
+      peer.client.on('message', (payload: string) => this.receive(peer, payload));
+      peer.client.on('up', () => {
+        peer.ping = undefined;
+        // Kamailio replays the events it queued while no service was connected.
+        this.sendTo(peer, { jsonrpc: '2.0', method: 'link.hello', params: {} });
+        for (const l of this.upListeners) l();
+      });
+      return peer;
+    });
+  }
+
+  /** Adds an engine's methods; `apply` carries out what its handlers return. */
+  register(methods: LinkMethods, apply: ApplyEffects): void {
+    for (const [name, method] of Object.entries(methods)) {
+      if (this.methods.has(name)) throw new Error(`link method ${name} registered twice`);
+      this.methods.set(name, { method: method as LinkMethod<unknown>, apply });
+    }
+  }
+
+  /** Called on every (re)connection to a Kamailio: an engine's resync. */
+  onUp(listener: () => void): void {
+    this.upListeners.push(listener);
+  }
+
+  start(): void {
+    for (const p of this.peers) p.client.start();
+    const sweep = setInterval(() => this.sweepInFlight(), 5000);
+    const beat = setInterval(() => this.heartbeat(), this.heartbeatMs);
+    sweep.unref();
+    beat.unref();
+    this.timers = [sweep, beat];
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    for (const p of this.peers) p.client.stop();
+  }
+
+  get connected(): number {
+    return this.peers.filter((p) => p.client.isConnected).length;
+  }
+
+  /** Why each Kamailio that is not connected is not, for /readyz. */
+  get problems(): Array<{ evapi: string; error: string }> {
+    return this.peers.filter((p) => !p.client.isConnected).map((p) => ({ evapi: p.client.address, error: p.client.lastError ?? 'not connected' }));
+  }
+
+  /** Sends NOTIFYs the service starts itself through the first connected Kamailio. */
+  sendNotifies(notifies: readonly OutboundNotify[]): boolean {
+    if (notifies.length === 0) return true;
+    const peer = this.peers.find((p) => p.client.isConnected);
+    if (!peer) {
+      this.counters.notifiesDropped += notifies.length;
+      this.log.warn({ count: notifies.length, aor: notifies[0]!.subject }, 'no Kamailio connected: NOTIFYs dropped');
+      return false;
+    }
+    this.notifyFrames(peer, notifies);
+    return true;
+  }
+
+  /** A final reply to a NOTIFY we sent: for its latency and the timeouts. */
+  notifyAnswered(callId: string, fromTag: string, cseq: number | undefined, code: number): void {
+    const key = cseq === undefined ? undefined : notifyKey(callId, fromTag, cseq);
+    const at = key === undefined ? undefined : this.inFlight.get(key);
+    if (key !== undefined) this.inFlight.delete(key);
+    this.observer?.notifyAnswered(code, at === undefined ? undefined : (performance.now() - at) / 1000);
+  }
+
+  private receive(peer: Peer, payload: string): void {
+    this.counters.received++;
+    let msg: { jsonrpc?: unknown; id?: JsonRpcId; method?: unknown; params?: unknown; result?: unknown; error?: unknown } | null;
+    try {
+      msg = JSON.parse(payload) as typeof msg;
+    } catch {
+      return this.reject(peer, null, -32700, 'Parse error', { payload: payload.slice(0, 200) });
+    }
+    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return this.reject(peer, null, -32600, 'Invalid Request', { payload: payload.slice(0, 200) });
+    if (msg.method === undefined && (msg.result !== undefined || msg.error !== undefined)) {
+      if (peer.ping && msg.id === peer.ping.id) {
+        peer.ping = undefined;
+        this.counters.pongs++;
+      }
+      return;
+    }
+    const id = typeof msg.id === 'string' || typeof msg.id === 'number' ? msg.id : null;
+    const entry = typeof msg.method === 'string' ? this.methods.get(msg.method) : undefined;
+    if (!entry) return this.reject(peer, id, -32601, `Method not found: ${String(msg.method).slice(0, 100)}`);
+    const method = msg.method as string;
+    const parsed = entry.method.params.safeParse(msg.params);
+    if (!parsed.success) {
+      const fallback = entry.method.fallback?.(msg.params);
+      const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+      if (!fallback) return this.reject(peer, id, -32602, `invalid params: ${issues}`, { method, params: JSON.stringify(msg.params).slice(0, 300) });
+      this.counters.bad++;
+      this.log.error({ method, issues, params: JSON.stringify(msg.params).slice(0, 300) }, 'invalid params from Kamailio; answered with the fallback');
+      this.answer(peer, id, fallback, [], undefined);
+      return;
+    }
+    let out: LinkOutcome;
+    try {
+      out = entry.method.handle(parsed.data);
+    } catch (err) {
+      // A bug: say so loudly, but Kamailio still gets its answer.
+      this.log.error({ method, err: (err as Error).message, stack: (err as Error).stack }, 'link method failed');
+      const fallback = entry.method.fallback?.(msg.params);
+      if (fallback) this.answer(peer, id, fallback, [], undefined);
+      else this.reject(peer, id, -32603, 'Internal error');
+      return;
+    }
+    entry.apply(out.effects, (notifies) => this.answer(peer, id, out.answer, notifies, entry.method.fallback?.(msg!.params)))
+      .catch((err: unknown) => this.log.error({ method, err: String(err) }, 'carrying out the effects failed'));
+  }
+
+  private reject(peer: Peer, id: JsonRpcId, code: number, message: string, extra: object = {}): void {
+    this.counters.bad++;
+    this.log.error({ evapi: peer.client.address, code, error: message, ...extra }, 'evapi request rejected');
+    this.sendTo(peer, { jsonrpc: '2.0', id, error: { code, message } });
+  }
+
+  /**
+   * Answers with as many NOTIFYs as fit in the frame; the rest follow as link.notify frames. An
+   * answer that does not fit even without them is replaced by the method's fallback.
+   */
+  private answer(peer: Peer, id: JsonRpcId, result: Record<string, unknown>, notifies: readonly OutboundNotify[], fallback: Record<string, unknown> | undefined): void {
+    const wire = notifies.map(renderNotify);
+    const base = JSON.stringify({ jsonrpc: '2.0', id, result: { ...result, notifies: [] } });
+    if (Buffer.byteLength(base) > this.frameLimit) {
+      this.log.error({ bytes: Buffer.byteLength(base), limit: this.frameLimit }, 'answer too large for Kamailio; sending the fallback');
+      if (fallback) this.sendTo(peer, { jsonrpc: '2.0', id, result: { ...fallback, notifies: [] } });
+      else this.sendTo(peer, { jsonrpc: '2.0', id, error: { code: -32603, message: 'answer too large' } });
+      this.notifyFrames(peer, notifies);
+      return;
+    }
+    let room = this.frameLimit - Buffer.byteLength(base);
+    let fit = 0;
+    for (const n of wire) {
+      const size = Buffer.byteLength(JSON.stringify(n)) + 1;
+      if (size > room) break;
+      room -= size;
+      fit++;
+    }
+    this.sendTo(peer, { jsonrpc: '2.0', id, result: { ...result, notifies: wire.slice(0, fit) } });
+    this.sent(notifies.slice(0, fit));
+    if (fit < notifies.length) {
+      this.counters.split++;
+      this.notifyFrames(peer, notifies.slice(fit));
+    }
+  }
+
+  /** link.notify frames, each under the limit; a NOTIFY that cannot fit alone is dropped loudly. */
+  private notifyFrames(peer: Peer, notifies: readonly OutboundNotify[]): void {
+    const empty = Buffer.byteLength(JSON.stringify({ jsonrpc: '2.0', method: 'link.notify', params: { notifies: [] } }));
+    let batch: OutboundNotify[] = [];
+    let wire: string[] = [];
+    let size = empty;
+    const flush = (): void => {
+      if (batch.length === 0) return;
+      const payload = `{"jsonrpc":"2.0","method":"link.notify","params":{"notifies":[${wire.join(',')}]}}`;
+      if (peer.client.send(payload)) this.sent(batch);
+      else this.counters.notifiesDropped += batch.length;
+      batch = [];
+      wire = [];
+      size = empty;
+    };
+    for (const n of notifies) {
+      const w = JSON.stringify(renderNotify(n));
+      const bytes = Buffer.byteLength(w) + 1;
+      if (empty + bytes > this.frameLimit) {
+        this.counters.notifiesDropped++;
+        this.log.error({ aor: n.subject, callId: n.callId, bytes }, 'NOTIFY too large for Kamailio: dropped');
+        continue;
+      }
+      if (size + bytes > this.frameLimit) flush();
+      batch.push(n);
+      wire.push(w);
+      size += bytes;
+    }
+    flush();
+  }
+
+  private sendTo(peer: Peer, message: object): boolean {
+    return peer.client.send(JSON.stringify(message));
+  }
+
+  /** Remembers NOTIFYs handed to Kamailio, to time their replies. */
+  private sent(notifies: readonly OutboundNotify[]): void {
+    if (notifies.length === 0) return;
+    const at = performance.now();
+    for (const n of notifies) {
+      if (this.inFlight.size >= MAX_IN_FLIGHT) this.inFlight.delete(this.inFlight.keys().next().value!);
+      this.inFlight.set(notifyKey(n.callId, n.fromTag, n.cseq), at);
+    }
+    this.counters.notifiesSent += notifies.length;
+    this.observer?.notifiesSent(notifies.length);
+  }
+
+  private sweepInFlight(): void {
+    const limit = performance.now() - NOTIFY_TIMEOUT_MS;
+    let expired = 0;
+    for (const [key, at] of this.inFlight) {
+      if (at > limit) break; // insertion order is sending order
+      this.inFlight.delete(key);
+      expired++;
+    }
+    if (expired > 0) this.observer?.notifyTimedOut(expired);
+  }
+
+  /** Pings every connected Kamailio; one that left the last ping unanswered too long is reset. */
+  private heartbeat(): void {
+    const now = performance.now();
+    for (const p of this.peers) {
+      if (!p.client.isConnected) continue;
+      if (p.ping) {
+        const waited = now - p.ping.at;
+        if (waited >= this.heartbeatTimeoutMs) {
+          this.counters.resets++;
+          p.ping = undefined;
+          p.client.reset(`no answer to a ping for ${Math.round(waited / 1000)} s`);
+        }
+        continue;
+      }
+      p.ping = { id: `ping-${++p.pingId}`, at: now };
+      this.sendTo(p, { jsonrpc: '2.0', method: 'link.ping', id: p.ping.id });
+    }
+  }
+}

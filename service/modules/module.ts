@@ -1,0 +1,46 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Config } from '../config.js';
+import type { ApplyEffects, KamailioLink, LinkMethods } from '../kamailio/link.js';
+import type { RpcModule } from '../rpc/http.js';
+import type { Database } from '../store/database.js';
+
+/** What every module gets from the service when it is built. */
+export interface ModuleDeps {
+  readonly config: Config;
+  readonly db: Database;
+  readonly link: KamailioLink;
+  /** Seconds since the epoch. */
+  readonly clock: () => number;
+  readonly log: FastifyBaseLogger;
+  readonly registry: Registry;
+  /** The live view should be pushed again. */
+  readonly changed: () => void;
+}
+
+/** The readiness of a module's part of the service. */
+export interface ModuleStatus {
+  readonly ready: boolean;
+  readonly degraded: boolean;
+  readonly detail: Record<string, unknown>;
+}
+
+/**
+ * An engine as the service runs it: its methods on the Kamailio link, its RPC commands, its part
+ * of the live view, its store, and what it does at start, on each link connection and at stop.
+ * buildApp assembles the service from these; modules never know each other.
+ */
+export interface ServiceModule {
+  readonly name: string;
+  readonly link?: { readonly methods: LinkMethods; readonly apply: ApplyEffects };
+  readonly rpc?: RpcModule<any>;
+  /** This module's part of the live view's snapshot (merged into it). */
+  view?(now: number): Record<string, unknown>;
+  status(): ModuleStatus;
+  /** Loads state; the service listens only after every module started. */
+  start(): Promise<void>;
+  /** Kamailio (re)connected. */
+  linkUp?(): void;
+  /** Stops timers and writes what is queued; returns the rows it could not write. */
+  stop(): Promise<number>;
+}

@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import { NO_EDIT, noEffects, type MessageEdit } from '../effects.js';
+import { EffectsRunner } from '../effects-runner.js';
+import type { LinkMethod, LinkMethods } from '../kamailio/link.js';
+import { resume } from '../kamailio/wire.js';
+import { ScaMetrics } from '../metrics/sca.js';
+import { SCA_METHODS } from '../rpc/sca-methods.js';
+import type { CallEventOutcome } from '../sca/call-event.js';
+import { ScaEngine } from '../sca/engine.js';
+import type { ScaWrite } from '../sca/journal.js';
+import { callEventInput, notifyReplyInput, subscribeInput } from '../sca/schemas.js';
+import { Committer } from '../store/committer.js';
+import { ScaStore } from '../store/sca-tables.js';
+import { snapshot } from '../web/snapshot.js';
+import type { ModuleDeps, ServiceModule } from './module.js';
+
+/**
+ * Shared Call Appearance as a service module: the SCA engine on the Kamailio link
+ * (kamailio/sca-routes.cfg), its sca.* commands, its store, metrics and live-view lines.
+ *
+ * Link methods (params as kamailio/sca-routes.cfg sends them):
+ *   sca.subscribe    {tindex, tlabel, msg, ruri, to_tag}   the SUBSCRIBE is suspended → Resume
+ *   sca.invite       {tindex, tlabel, msg, ruri}           the INVITE is suspended → Resume
+ *   sca.call_event   {hook, msg, status?}                  reported, not suspended → {}
+ *   sca.notify_reply {call_id, from_tag, cseq, code}       the final reply to a NOTIFY → {}
+ */
+
+const ids = { tindex: z.number().int().nonnegative(), tlabel: z.number().int().nonnegative() };
+// The engine's inputs without the clock; Kamailio sends an empty string for an unset value.
+const optionalText = z.string().optional().transform((s) => (s === '' ? undefined : s));
+const subscribeParams = subscribeInput.omit({ now: true, ruri: true, to_tag: true }).extend({ ...ids, ruri: optionalText, to_tag: optionalText }).strip();
+const inviteParams = subscribeInput.pick({ msg: true }).extend({ ...ids, ruri: optionalText }).strip();
+const callEventParams = callEventInput.omit({ now: true, mask: true }).strip();
+const notifyReplyParams = notifyReplyInput.omit({ now: true }).strip();
+
+/** The transaction ids of a request whose params are otherwise unreadable. */
+const readableIds = (raw: unknown): { tindex: number; tlabel: number } | undefined => {
+  const p = raw as { tindex?: unknown; tlabel?: unknown } | null;
+  return p && Number.isInteger(p.tindex) && Number.isInteger(p.tlabel) ? { tindex: p.tindex as number, tlabel: p.tlabel as number } : undefined;
+};
+
+/** What Kamailio's resume route does with a relayed INVITE, from the engine's edit. */
+export function inviteEdit(out: Pick<CallEventOutcome, 'edit' | 'callerShared'>): MessageEdit {
+  const { edit } = out;
+  return {
+    removeHeaders: edit.removeCallInfo ? ['Call-Info'] : [],
+    appendHeaders: [...(edit.keepCallInfo.length > 0 ? [['Call-Info', edit.keepCallInfo.join(', ')] as const] : []), ...edit.appendHeaders],
+    ruri: edit.ruri,
+    flags: [...(out.callerShared ? ['sca_caller'] : []), ...(edit.ruri !== undefined ? ['sca_pickup'] : [])],
+  };
+}
+
+/** What a message from Kamailio was about, for the log line. */
+const callIdOf = (msg: string): string | undefined => /^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)/im.exec(msg)?.[1];
+
+export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: ScaEngine; readonly committer: Committer; readonly metrics: ScaMetrics } {
+  const { config, db, link, clock } = deps;
+  const log = deps.log.child({ component: 'sca' });
+  const engine = new ScaEngine(config);
+  const tables = new ScaStore(db, config.server_id);
+  const committer = new Committer(db, deps.log.child({ component: 'store', engine: 'sca' }));
+  const runner = new EffectsRunner<ScaWrite>({
+    commit: (writes) => committer.commit(tables.changes(writes)),
+    sendNotifies: (n) => link.sendNotifies(n),
+  }, clock);
+  const metrics = new ScaMetrics(deps.registry, engine, committer);
+  let purgeTimer: NodeJS.Timeout | undefined;
+  let greeted = true;
+
+  const subscribe: LinkMethod<z.infer<typeof subscribeParams>> = {
+    params: subscribeParams,
+    handle(p) {
+      const out = engine.subscribe({ msg: p.msg, ruri: p.ruri, to_tag: p.to_tag, now: clock() });
+      log.info({ aor: out.aor, callId: callIdOf(p.msg), code: out.reply.code, notifies: out.notifies.length }, `SUBSCRIBE ${out.reply.code} ${out.reply.reason}`);
+      metrics.subscribed(out);
+      return { answer: { ...resume(p, out.reply, undefined) }, effects: out };
+    },
+    fallback(raw) {
+      const t = readableIds(raw);
+      return t && { ...resume(t, { code: 500, reason: 'Internal Server Error - bad event', headers: [] }, undefined) };
+    },
+  };
+
+  const invite: LinkMethod<z.infer<typeof inviteParams>> = {
+    params: inviteParams,
+    handle(p) {
+      const out = engine.callEvent({ hook: 'request', msg: p.msg, now: clock() });
+      log.info({ aor: out.aors[0], callId: callIdOf(p.msg), result: out.result, reply: out.reply?.code, pickup: out.edit.ruri !== undefined }, 'INVITE');
+      return { answer: { ...resume(p, out.reply, inviteEdit(out)) }, effects: out };
+    },
+    // An INVITE the service cannot read goes on untouched: calls never fail because of SCA.
+    fallback(raw) {
+      const t = readableIds(raw);
+      return t && { ...resume(t, undefined, NO_EDIT) };
+    },
+  };
+
+  const callEvent: LinkMethod<z.infer<typeof callEventParams>> = {
+    params: callEventParams,
+    handle(p) {
+      const out = engine.callEvent({ hook: p.hook, msg: p.msg, status: p.status, now: clock() });
+      if (out.notifies.length > 0 || out.result === 1) {
+        log.debug({ aor: out.aors[0], callId: callIdOf(p.msg), hook: p.hook, status: p.status, notifies: out.notifies.length }, 'call event');
+      }
+      return { answer: {}, effects: out };
+    },
+  };
+
+  const notifyReply: LinkMethod<z.infer<typeof notifyReplyParams>> = {
+    params: notifyReplyParams,
+    handle(p) {
+      link.notifyAnswered(p.call_id, p.from_tag, p.cseq, p.code);
+      if (p.code < 300) return { answer: {}, effects: noEffects() };
+      const out = engine.notifyReply({ ...p, now: clock() });
+      log.warn({ aor: out.aor, callId: p.call_id, code: p.code, removed: out.removed }, 'NOTIFY rejected');
+      return { answer: {}, effects: out };
+    },
+  };
+
+  const methods: LinkMethods = { 'sca.subscribe': subscribe, 'sca.invite': invite, 'sca.call_event': callEvent, 'sca.notify_reply': notifyReply };
+
+  return {
+    name: 'sca',
+    engine,
+    committer,
+    metrics,
+    link: { methods, apply: (effects, answer) => runner.run(effects as never, answer) },
+    rpc: { table: SCA_METHODS, engine, apply: (effects) => runner.run(effects as never) },
+    view: (now) => ({ lines: snapshot(engine, now).lines }),
+    status: () => ({ ready: true, degraded: committer.degraded, detail: { pending_rows: committer.pending } }),
+
+    async start() {
+      await tables.migrate();
+      const loaded = await tables.load();
+      const restored = engine.restore(loaded.lines, clock());
+      const { writes: _w, notifies: _n, commands: _c, timers: _t, ...counts } = restored;
+      log.info({ store: db.kind, ...counts, skipped: loaded.skipped }, 'state restored');
+      if (loaded.skipped > 0) log.warn({ skipped: loaded.skipped }, 'bad rows skipped while restoring');
+      await runner.run(restored);
+      // After a restart every phone gets the full state once Kamailio is there to carry it.
+      greeted = restored.subscriptions === 0;
+      purgeTimer = setInterval(() => {
+        const out = engine.tick(clock());
+        if (out.notifies.length > 0) log.info({ notifies: out.notifies.length }, 'purge');
+        void runner.run(out);
+        deps.changed();
+      }, config.purge_expired_interval * 1000);
+    },
+
+    linkUp() {
+      if (greeted) return;
+      greeted = true;
+      void runner.run(engine.notifyEveryone(clock()));
+    },
+
+    async stop() {
+      if (purgeTimer) clearInterval(purgeTimer);
+      runner.stop();
+      const left = await committer.drain(5000);
+      committer.stop();
+      if (left > 0) log.error({ rows: left }, 'STORE: rows not written at shutdown (the database did not take them)');
+      return left;
+    },
+  };
+}

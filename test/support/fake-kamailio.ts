@@ -1,0 +1,70 @@
+// An in-process TCP server that plays Kamailio's evapi side: accepts the service, collects the
+// decoded messages (answering pings unless told to play dead).
+import net from 'node:net';
+import { NetstringDecoder, encodeNetstring } from '../../service/kamailio/netstring.js';
+
+export interface FakeKamailio {
+  port: number;
+  received: unknown[];
+  /** Raw frame sizes received, in bytes of payload. */
+  sizes: number[];
+  hellos: () => number;
+  pings: () => number;
+  send: (o: unknown) => void;
+  sendRaw: (s: string) => void;
+  drop: () => void;
+  close: () => Promise<void>;
+  connections: () => number;
+  next: (n: number) => Promise<unknown[]>;
+  /** Stop answering pings (a hung Kamailio). */
+  playDead: (dead: boolean) => void;
+}
+
+export async function fakeKamailio(): Promise<FakeKamailio> {
+  const received: unknown[] = [];
+  const sizes: number[] = [];
+  let hellos = 0;
+  let pings = 0;
+  let dead = false;
+  let socket: net.Socket | undefined;
+  let connections = 0;
+  const server = net.createServer((s) => {
+    connections++;
+    socket = s;
+    const d = new NetstringDecoder();
+    s.on('error', () => undefined);
+    s.on('data', (c) => {
+      for (const raw of d.push(c).frames) {
+        sizes.push(Buffer.byteLength(raw));
+        const f = JSON.parse(raw) as { method?: string; id?: string };
+        if (f.method === 'link.hello') hellos++; // asks Kamailio to replay what it queued
+        else if (f.method === 'link.ping') {
+          pings++;
+          if (!dead) s.write(encodeNetstring(JSON.stringify({ jsonrpc: '2.0', id: f.id, result: 'pong' })));
+        } else received.push(f);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    received,
+    sizes,
+    hellos: () => hellos,
+    pings: () => pings,
+    send: (o) => socket!.write(encodeNetstring(JSON.stringify(o))),
+    sendRaw: (s) => socket!.write(encodeNetstring(s)),
+    drop: () => socket?.destroy(),
+    close: () => new Promise((r) => { socket?.destroy(); server.close(() => r()); }),
+    connections: () => connections,
+    next: async (n) => {
+      for (let i = 0; i < 300 && received.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+      return received;
+    },
+    playDead: (d) => { dead = d; },
+  };
+}
+
+export const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
+  for (let i = 0; i < ms / 10 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+};

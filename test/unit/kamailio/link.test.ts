@@ -1,0 +1,229 @@
+// The Kamailio link against in-process fakes of Kamailio's evapi side: the SCA engine's methods
+// through the whole service (buildApp), and the link alone with a test engine's method table.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { z } from 'zod';
+import { buildApp, type ScaApp } from '../../../service/app.js';
+import { loadConfig } from '../../../service/config.js';
+import { noEffects, type OutboundNotify } from '../../../service/effects.js';
+import { KamailioLink, type ApplyEffects } from '../../../service/kamailio/link.js';
+import { renderNotify } from '../../../service/kamailio/wire.js';
+import { fakeKamailio, until, type FakeKamailio } from '../../support/fake-kamailio.js';
+import { CI, P1, subscribeMsg } from '../../support/sip-fixture.js';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+
+/** The whole service connected to fake Kamailios; stopped at teardown. */
+async function service(t: Test, ...fakes: FakeKamailio[]): Promise<ScaApp> {
+  const cfg = loadConfig({ env: {}, overrides: {
+    evapi_address: fakes.map((k) => `127.0.0.1:${k.port}`), http_port: 0, log_level: 'silent',
+    db_url: `sqlite:${mkdtempSync(path.join(tmpdir(), 'sca-link-'))}/sca.sqlite`,
+  } });
+  if (!cfg.ok) throw new Error(cfg.error);
+  const a = buildApp(cfg.config, { clock: () => 1000 });
+  await a.start();
+  t.teardown(async () => { await a.stop(); for (const k of fakes) await k.close(); });
+  await until(() => a.link.connected === fakes.length);
+  return a;
+}
+
+async function connected(t: Test): Promise<{ k: FakeKamailio; a: ScaApp }> {
+  const k = await fakeKamailio();
+  return { k, a: await service(t, k) };
+}
+
+t.test('a suspended SUBSCRIBE is answered with its transaction ids, reply and NOTIFYs', async (t) => {
+  const { k } = await connected(t);
+  k.send({ jsonrpc: '2.0', id: '7:9', method: 'sca.subscribe', params: { tindex: 7, tlabel: 9, msg: subscribeMsg(P1), to_tag: 'tt1' } });
+  const [answer] = (await k.next(1)) as Array<{ id: string; result: { tindex: number; tlabel: number; code: number; reason: string; hdrs: string; notifies: Array<{ ruri: string; hdrs: string }> } }>;
+  t.equal(answer!.id, '7:9');
+  t.same([answer!.result.tindex, answer!.result.tlabel, answer!.result.code, answer!.result.reason], [7, 9, 202, 'Accepted']);
+  t.match(answer!.result.hdrs, /^Event: call-info\r\nContact: [^\r]+\r\nAllow-Events: call-info, line-seize\r\nExpires: 3600\r\n$/);
+  t.equal(answer!.result.notifies.length, 1);
+  t.equal(answer!.result.notifies[0]!.ruri, P1);
+  t.match(answer!.result.notifies[0]!.hdrs, /^From: <sip:100@pbx.example.com>;tag=tt1\r\nTo: [^\r]+\r\nCall-ID: [^\r]+\r\nCSeq: 1 NOTIFY\r\n/);
+});
+
+t.test('bad input from Kamailio gets a JSON-RPC error or a SIP 500, never a crash', async (t) => {
+  const { k, a } = await connected(t);
+  k.sendRaw('{not json');
+  k.send({ jsonrpc: '2.0', id: 1, method: 'sca.subscribe', params: { msg: 5 } });
+  k.send({ jsonrpc: '2.0', id: 2, method: 'sca.subscribe', params: { tindex: 1, tlabel: 2, msg: '' } });
+  k.send({ jsonrpc: '2.0', id: 3, method: 'sca.nothing', params: {} });
+  k.send({ jsonrpc: '2.0', id: 4, method: 'sca.invite', params: { tindex: 3, tlabel: 4, msg: 'INVITE nonsense' } });
+  const got = (await k.next(5)) as Array<{ id: unknown; error?: { code: number }; result?: { code: number; tindex: number } }>;
+  const byId = (id: unknown) => got.find((g) => g.id === id)!;
+  t.equal(byId(null).error?.code, -32700, 'not JSON: parse error');
+  t.equal(byId(1).error?.code, -32602, 'no transaction ids: invalid params');
+  t.same([byId(2).result?.code, byId(2).result?.tindex], [500, 1], 'transaction ids readable: the SUBSCRIBE still gets an answer');
+  t.equal(byId(3).error?.code, -32601, 'unknown method');
+  t.same([byId(4).result?.code, byId(4).result?.tindex], [0, 3], 'an unparsable INVITE is relayed untouched');
+  t.equal(a.link.counters.bad, 4);
+  t.equal(a.link.connected, 1, 'still connected');
+});
+
+t.test('frames that are valid JSON but no request (null, [null], a number) get an error answer', async (t) => {
+  const { k } = await connected(t);
+  for (const raw of ['null', '[null]', '42']) k.sendRaw(raw);
+  const got = (await k.next(3)) as Array<{ id: unknown; error?: { code: number } }>;
+  t.same(got.map((g) => g.error?.code), [-32600, -32600, -32600]);
+});
+
+t.test('call events and NOTIFY replies are answered with the NOTIFYs they cause', async (t) => {
+  const { k, a } = await connected(t);
+  const engine = a.sca.engine;
+  const sub = engine.subscribe({ msg: subscribeMsg(P1), to_tag: 'tt', now: 1000 });
+  t.equal(sub.reply.code, 202);
+  engine.subscribe({ msg: subscribeMsg(P1, { event: 'line-seize', expires: 15, callInfo: CI(1) }), to_tag: 'ls', now: 1000 });
+  const invite = `INVITE sip:200@far.example.net SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nFrom: <sip:100@pbx.example.com>;tag=f1\r\nTo: <sip:200@far.example.net>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <${P1}>\r\nCall-Info: ${CI(1)}\r\nContent-Length: 0\r\n\r\n`;
+  k.send({ jsonrpc: '2.0', id: 'e1', method: 'sca.call_event', params: { hook: 'failure', msg: invite, status: '486' } });
+  const got = (await k.next(1)) as Array<{ id: string; result: { notifies: Array<{ hdrs: string }> } }>;
+  t.equal(got[0]!.id, 'e1');
+  t.ok(got[0]!.result.notifies.some((n) => /Subscription-State: terminated;reason=noresource/.test(n.hdrs)), 'the line-seize ends');
+  const subCallId = engine.listSubscriptions(1000).find((s) => s.event === 'call-info')!.call_id;
+  k.send({ jsonrpc: '2.0', id: 'r1', method: 'sca.notify_reply', params: { call_id: subCallId, from_tag: 'tt', code: 481 } });
+  await until(() => engine.countSubscriptions('call-info') === 0);
+  t.same(((await k.next(2))[1] as { result: unknown }).result, { notifies: [] }, 'answered too');
+  t.equal(engine.countSubscriptions('call-info'), 0, '481 removed the subscription');
+});
+
+t.test('the client reconnects after Kamailio drops it', async (t) => {
+  const { k, a } = await connected(t);
+  await until(() => k.hellos() === 1);
+  t.equal(k.hellos(), 1, 'hello on connecting');
+  k.drop();
+  await until(() => k.connections() === 2 && a.link.connected === 1 && k.hellos() === 2);
+  t.equal(k.connections(), 2);
+  t.equal(a.link.connected, 1);
+  t.equal(k.hellos(), 2, 'and again after reconnecting');
+  t.equal(a.link.sendNotifies([]), true);
+});
+
+t.test('a route set becomes Route headers and the next hop', async (t) => {
+  const n = renderNotify({ ruri: 'sip:p@1.2.3.4', route: ['<sip:p1.example.com;lr>', '<sip:p2.example.com;lr>'], headers: [['From', 'f'], ['To', 't'], ['Call-ID', 'c'], ['CSeq', '1 NOTIFY'], ['Event', 'call-info']] });
+  t.equal(n.nexthop, 'sip:p1.example.com;lr');
+  t.equal(n.hdrs, 'From: f\r\nTo: t\r\nCall-ID: c\r\nCSeq: 1 NOTIFY\r\nRoute: <sip:p1.example.com;lr>,<sip:p2.example.com;lr>\r\nEvent: call-info\r\n');
+  t.equal(renderNotify({ ruri: 's', route: [], headers: [] }).nexthop, '');
+});
+
+t.test('several Kamailio instances: answers go back where the request came from', async (t) => {
+  const ka = await fakeKamailio();
+  const kb = await fakeKamailio();
+  const a = await service(t, ka, kb);
+  kb.send({ jsonrpc: '2.0', id: 'b1', method: 'sca.subscribe', params: { tindex: 1, tlabel: 1, msg: subscribeMsg(P1), to_tag: 'x' } });
+  await kb.next(1);
+  t.same(kb.received.map((m) => (m as { id: string }).id), ['b1']);
+  t.equal(ka.received.length, 0, 'the other instance sees nothing');
+  ka.drop();
+  await until(() => a.link.connected === 1 || ka.connections() === 2);
+  const sub = a.sca.engine.listSubscriptions(1000)[0]!;
+  t.equal(sub.subscriber, P1);
+  t.ok(a.link.sendNotifies(a.sca.engine.tick(1000 + 7200).notifies), 'service-started NOTIFYs go to a connected instance');
+});
+
+// ---- the link alone, with a test engine -------------------------------------------------------
+
+const notify = (i: number, bytes: number): OutboundNotify => ({
+  ruri: `sip:p${i}@10.0.0.1`, route: [], callId: `c${i}`, fromTag: 'f', cseq: i, subject: 'sip:a@b',
+  headers: [['From', '<sip:a@b>;tag=f'], ['To', '<sip:a@b>;tag=x'], ['Call-ID', `c${i}`], ['CSeq', `${i} NOTIFY`], ['Call-Info', 'x'.repeat(bytes)]],
+});
+
+async function bareLink(t: Test, opts: ConstructorParameters<typeof KamailioLink>[2] = {}): Promise<{ k: FakeKamailio; link: KamailioLink }> {
+  const k = await fakeKamailio();
+  const link = new KamailioLink([`127.0.0.1:${k.port}`], quiet, opts);
+  link.start();
+  t.teardown(async () => { link.stop(); await k.close(); });
+  await until(() => link.connected === 1);
+  return { k, link };
+}
+
+const applyNow: ApplyEffects = async (effects, answer) => answer(effects.notifies);
+
+t.test('a second engine registers its own methods and is reached through the same link', async (t) => {
+  const { k, link } = await bareLink(t);
+  const seen: string[] = [];
+  link.register({
+    'echo.say': {
+      params: z.object({ word: z.string().max(20) }).strict(),
+      handle: (p) => { seen.push(p.word); return { answer: { said: p.word.toUpperCase() }, effects: noEffects() }; },
+    },
+  }, applyNow);
+  t.throws(() => link.register({ 'echo.say': { params: z.object({}), handle: () => ({ answer: {}, effects: noEffects() }) } }, applyNow), /registered twice/);
+  k.send({ jsonrpc: '2.0', id: 'x1', method: 'echo.say', params: { word: 'hello' } });
+  k.send({ jsonrpc: '2.0', id: 'x2', method: 'echo.say', params: { word: 'hello', extra: 1 } });
+  const got = (await k.next(2)) as Array<{ id: string; result?: { said: string; notifies: unknown[] }; error?: { code: number } }>;
+  t.same(got[0], { jsonrpc: '2.0', id: 'x1', result: { said: 'HELLO', notifies: [] } });
+  t.equal(got[1]!.error?.code, -32602, 'its schema decides what is valid');
+  t.same(seen, ['hello']);
+});
+
+t.test('effects are carried out before the answer: the answer waits for the commit', async (t) => {
+  const { k, link } = await bareLink(t);
+  const order: string[] = [];
+  let release!: () => void;
+  const committed = new Promise<void>((r) => { release = r; });
+  link.register({ 'slow.op': { params: z.object({}), handle: () => ({ answer: { ok: 1 }, effects: { ...noEffects(), writes: ['row'] } }) } },
+    async (effects, answer) => { order.push(`commit ${String(effects.writes)}`); await committed; answer(effects.notifies); order.push('answered'); });
+  k.send({ jsonrpc: '2.0', id: 's1', method: 'slow.op', params: {} });
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(k.received.length, 0, 'no answer while the commit runs');
+  release();
+  await k.next(1);
+  t.same(order, ['commit row', 'answered']);
+  t.equal(k.received.length, 1);
+});
+
+t.test('an answer whose NOTIFYs do not fit one frame sends the rest as link.notify frames, all under the limit', async (t) => {
+  const { k, link } = await bareLink(t, { frameLimit: 4000 });
+  const many = Array.from({ length: 30 }, (_, i) => notify(i + 1, 400));
+  link.register({ 'big.op': { params: z.object({}), handle: () => ({ answer: { ok: 1 }, effects: { ...noEffects(), notifies: many } }) } }, applyNow);
+  k.send({ jsonrpc: '2.0', id: 'b1', method: 'big.op', params: {} });
+  type Frame = { id?: string; method?: string; result?: { notifies: Array<{ ruri: string }> }; params?: { notifies: Array<{ ruri: string }> } };
+  const carried = (f: Frame): Array<{ ruri: string }> => f.result?.notifies ?? f.params?.notifies ?? [];
+  await until(() => (k.received as Frame[]).reduce((sum, f) => sum + carried(f).length, 0) === 30);
+  const frames = k.received as Frame[];
+  t.equal(frames[0]!.id, 'b1', 'the answer comes first');
+  t.ok(frames.length > 2, `split into ${frames.length} frames`);
+  t.ok(frames.slice(1).every((f) => f.method === 'link.notify'));
+  t.ok(k.sizes.every((s) => s <= 4000), `every frame within the limit (largest ${Math.max(...k.sizes)})`);
+  const order = frames.flatMap((f) => carried(f).map((n) => n.ruri));
+  t.same(order, many.map((n) => n.ruri), 'every NOTIFY once, in order');
+  t.equal(link.counters.split, 1);
+});
+
+t.test('a NOTIFY too large for any frame is dropped and counted; the others go', async (t) => {
+  const { k, link } = await bareLink(t, { frameLimit: 4000 });
+  t.ok(link.sendNotifies([notify(1, 100), notify(2, 5000), notify(3, 100)]));
+  await k.next(1);
+  const sent = (k.received[0] as { params: { notifies: Array<{ ruri: string }> } }).params.notifies.map((n) => n.ruri);
+  t.same(sent, ['sip:p1@10.0.0.1', 'sip:p3@10.0.0.1']);
+  t.equal(link.counters.notifiesDropped, 1);
+});
+
+t.test('an answer too large even without NOTIFYs is replaced by the method fallback', async (t) => {
+  const { k, link } = await bareLink(t, { frameLimit: 4000 });
+  link.register({ 'huge.op': {
+    params: z.object({ tindex: z.number() }),
+    handle: () => ({ answer: { code: 0, add_hdrs: 'x'.repeat(5000) }, effects: noEffects() }),
+    fallback: (raw) => ({ code: 500, tindex: (raw as { tindex: number }).tindex }),
+  } }, applyNow);
+  k.send({ jsonrpc: '2.0', id: 'h1', method: 'huge.op', params: { tindex: 5 } });
+  const [got] = (await k.next(1)) as Array<{ id: string; result: { code: number; tindex: number } }>;
+  t.same([got!.id, got!.result.code, got!.result.tindex], ['h1', 500, 5]);
+  t.ok(k.sizes.every((s) => s <= 4000));
+});
+
+t.test('a Kamailio that stops answering pings is noticed and the connection is made again', async (t) => {
+  const { k, link } = await bareLink(t, { heartbeatMs: 50, heartbeatTimeoutMs: 200 });
+  await until(() => k.pings() >= 3);
+  t.equal(k.connections(), 1, 'answered pings keep the connection');
+  k.playDead(true);
+  await until(() => k.connections() === 2, 3000);
+  t.equal(k.connections(), 2, 'reset and reconnected');
+  t.ok(link.counters.resets >= 1);
+  k.playDead(false);
+  await until(() => link.connected === 1);
+  t.equal(link.connected, 1);
+});
