@@ -1,0 +1,103 @@
+import { billingParty, normalizeAccount } from './accounts.js';
+import type { CallTable } from './calls.js';
+import type { CcConfig } from './config.js';
+import { limitOf, spread, type Share } from './credit.js';
+import { destinationOf, type Rate, type RateTable } from './rating.js';
+import type { Account, AdmissionResult, BlacklistEntry, BlacklistKind, Call, Decision, Door } from './types.js';
+
+/** A new call as a door reports it. Per-call values (the link door's script) override the account's. */
+export interface AdmitRequest {
+  readonly callId: string;
+  readonly fromTag: string;
+  /** The From header (display name and tag allowed) or its URI. */
+  readonly from: string;
+  readonly ruri: string;
+  readonly diverter: string | undefined;
+  readonly sourceIp: string;
+  readonly door: Door;
+  /** Who pays, when the script says so (else the diverter, else From). */
+  readonly account?: string | undefined;
+  readonly maxCalls?: number | undefined;
+  readonly maxDuration?: number | undefined;
+}
+
+export interface AdmissionState {
+  readonly config: CcConfig;
+  readonly accounts: ReadonlyMap<string, Account>;
+  readonly plans: ReadonlyMap<string, RateTable>;
+  readonly blacklist: ReadonlyMap<BlacklistKind, ReadonlyMap<string, BlacklistEntry>>;
+  readonly calls: CallTable;
+}
+
+export interface Admission {
+  readonly decision: Decision;
+  /** The call to count, when admitted. */
+  readonly call?: Call;
+  /** The account's prepaid calls' new shares, the new call's included. */
+  readonly shares?: Map<string, Share>;
+}
+
+const refuse = (result: AdmissionResult, account: string | undefined, detail: string, maxCalls?: number): Admission =>
+  ({ decision: { result, account, limit: undefined, maxCalls, detail } });
+
+const userOf = (ruri: string): string => /^[a-z]+:([^@;?>]+)@/i.exec(ruri.trim())?.[1] ?? /^tel:([^;?]+)/i.exec(ruri.trim())?.[1] ?? '';
+const lowest = (...xs: Array<number | undefined>): number | undefined => {
+  const set = xs.filter((x): x is number => x !== undefined);
+  return set.length === 0 ? undefined : Math.min(...set);
+};
+
+/**
+ * Admission, one rule after the other, each with its own result: blacklist (caller, callee
+ * prefix, source IP), parallel calls (counted from admission), credit (prepaid: a rate for the
+ * destination and a share of the balance worth at least the connect fee and first pulse),
+ * duration (the account's, the call's and the service's caps, whichever is lowest).
+ */
+export function admit(s: AdmissionState, req: AdmitRequest, now: number): Admission {
+  const accountId = req.account !== undefined ? normalizeAccount(req.account) : billingParty(req.from, req.diverter);
+  if (accountId === undefined) return refuse('bad-request', undefined, 'no billing party (diverter, From user@domain or account)');
+  const account = s.accounts.get(accountId);
+  const perCall = req.maxCalls !== undefined || req.maxDuration !== undefined;
+  if (!account && !perCall) {
+    return s.config.cc_unknown_account === 'refuse'
+      ? refuse('blacklisted', accountId, 'unknown account')
+      : refuse('untracked', accountId, 'unknown account: not counted');
+  }
+  const callee = destinationOf(userOf(req.ruri));
+  const bl = (kind: BlacklistKind) => s.blacklist.get(kind);
+  if (bl('caller')?.has(accountId)) return refuse('blacklisted', accountId, 'caller is blacklisted');
+  for (const prefix of bl('callee_prefix')?.keys() ?? []) {
+    if (callee.startsWith(prefix)) return refuse('blacklisted', accountId, `callee prefix ${prefix} is blacklisted`);
+  }
+  if (bl('source_ip')?.has(req.sourceIp)) return refuse('blacklisted', accountId, `source ${req.sourceIp} is blacklisted`);
+
+  const maxCalls = req.maxCalls ?? account?.maxCalls;
+  if (maxCalls !== undefined && s.calls.countOf(accountId) >= maxCalls) {
+    return refuse('limit', accountId, `${s.calls.countOf(accountId)} calls of ${maxCalls} allowed`, maxCalls);
+  }
+
+  const cap = s.config.cc_max_call_duration > 0 ? s.config.cc_max_call_duration : undefined;
+  const maxDuration = lowest(req.maxDuration, account?.maxDuration, cap);
+  let rate: Rate | undefined;
+  let shares: Map<string, Share> | undefined;
+  let creditSeconds: number | undefined;
+  if (account?.prepaid) {
+    rate = s.plans.get(account.plan)?.find(callee);
+    if (!rate) return refuse('no-rate', accountId, `no rate for ${callee || '(no number)'} in plan ${account.plan}`, maxCalls);
+    const draft = newCall(req, accountId, now, maxCalls, maxDuration, rate);
+    shares = spread(account.balance, [...s.calls.ofAccount(accountId), draft], now);
+    const mine = shares.get(req.callId)!;
+    if (mine.seconds === 0) return refuse('no-credit', accountId, `balance ${account.balance} leaves ${mine.reserved} for this call, below the connect fee and first pulse`, maxCalls);
+    creditSeconds = mine.seconds;
+  }
+  const { limit, limitBy } = limitOf(maxDuration, creditSeconds);
+  const call = { ...newCall(req, accountId, now, maxCalls, maxDuration, rate), limit, limitBy, reserved: shares?.get(req.callId)?.reserved ?? 0 };
+  return { decision: { result: 'admitted', account: accountId, limit, maxCalls, detail: '' }, call, shares };
+}
+
+function newCall(req: AdmitRequest, account: string, now: number, maxCalls: number | undefined, maxDuration: number | undefined, rate: Rate | undefined): Call {
+  return {
+    callId: req.callId, fromTag: req.fromTag, toTag: '', account, from: req.from, to: req.ruri, sourceIp: req.sourceIp, door: req.door,
+    state: 'setup', createdAt: now, connectedAt: undefined, dialog: undefined, maxCalls, maxDuration, limit: maxDuration,
+    limitBy: maxDuration === undefined ? undefined : 'limit', rate, reserved: 0,
+  };
+}

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+/** "486 Too Many Calls": a SIP reply as the operator writes it. */
+const sipReply = z.string().regex(/^[3-6]\d\d [^\r\n]{1,100}$/, 'a SIP code 300-699 and a reason, e.g. "486 Busy Here"');
+
+/**
+ * Call control's settings. `call_control_socket` is what Kamailio's call_control module calls
+ * `socket_name`; the rest are the service's own (cc_ prefix).
+ */
+export const ccConfigSchema = z.object({
+  /** Where the stock call_control module connects ("" turns the socket off). */
+  call_control_socket: z.string().default('/var/run/callcontrol/socket'),
+  /** Mode and group of the socket file, so that Kamailio's user can connect (octal text or number). */
+  call_control_socket_mode: z.union([z.number().int().min(0).max(0o777), z.string().regex(/^0?[0-7]{3}$/).transform((s) => Number.parseInt(s, 8))]).default(0o660),
+  call_control_socket_group: z.string().min(1).optional(),
+  /** Kamailio's jsonrpcs datagram socket (dgram_socket), where calls are ended. */
+  cc_jsonrpc_address: z.string().regex(/^udp:(\[[0-9a-fA-F:]+\]|[^\s:\[\]]+):\d{1,5}$/, 'udp:host:port').default('udp:127.0.0.1:5810'),
+  /** A call admitted and never answered (no start) is released after this many seconds. */
+  cc_setup_timeout: z.coerce.number().int().min(5).max(3600).default(90),
+  /** Calls of accounts the service does not know: not counted, or refused. */
+  cc_unknown_account: z.enum(['no-limit', 'refuse']).default('no-limit'),
+  /** Longest call anyone may make (a cap for free destinations and unlimited accounts); 0 = none. */
+  cc_max_call_duration: z.coerce.number().int().min(0).max(7 * 86400).default(0),
+  /** What the link door answers for each refusal (the socket door has only Locked and No credit). */
+  cc_reply_blacklisted: sipReply.default('403 Forbidden'),
+  cc_reply_limit: sipReply.default('486 Too Many Calls'),
+  cc_reply_no_credit: sipReply.default('402 Payment Required'),
+  cc_reply_no_rate: sipReply.default('403 No Rate For Destination'),
+  /** The reply a ringing call gets when it is ended (credit gone, limit lowered, operator). */
+  cc_reply_cancelled: sipReply.default('480 Call Limit Reached'),
+});
+
+export type CcConfig = z.infer<typeof ccConfigSchema>;
+
+export const replyOf = (text: string): { code: number; reason: string } => ({ code: Number(text.slice(0, 3)), reason: text.slice(4) });

@@ -1,0 +1,235 @@
+// The call-control engine, pure: admission rules in order, counting from admission, timers from
+// answer, prepaid reservations shared by parallel calls, cancellations, restore and reconcile.
+import fc from 'fast-check';
+import t from 'tap';
+import type { AdmitRequest } from '../../../service/cc/admission.js';
+import { CcEngine, type CcEffects } from '../../../service/cc/engine.js';
+import type { Rate } from '../../../service/cc/rating.js';
+import type { CcWrite } from '../../../service/cc/types.js';
+
+const T0 = 1_800_000_000;
+const JOE = 'joe@example.com';
+let seq = 0;
+const req = (o: Partial<AdmitRequest> = {}): AdmitRequest => ({
+  callId: `c${++seq}`, fromTag: `f${seq}`, from: `"Joe" <sip:joe@Example.com>;tag=f${seq}`, ruri: 'sip:31650222333@example.com',
+  diverter: undefined, sourceIp: '192.0.2.10', door: 'socket', ...o,
+});
+const rate = (o: Partial<Rate> = {}): Rate => ({ plan: 'default', prefix: '31', connectFee: 0, pricePerMinute: 60, initialPulse: 1, nextPulse: 1, ...o });
+const timer = (e: CcEffects, key: string) => e.timers.filter((x) => x.key === key).at(-1);
+const balanceOf = (e: CcEngine, id = JOE) => e.account(id)!.balance;
+const cdrs = (w: readonly CcWrite[]) => w.filter((x): x is Extract<CcWrite, { kind: 'cdr' }> => x.kind === 'cdr').map((x) => x.cdr);
+
+t.test('the billing party is the diverter if given, else the From user@domain', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, { maxCalls: 10 }, T0);
+  e.setAccount('bob@example.com', { maxCalls: 10 }, T0);
+  t.equal(e.admit(req(), T0).decision.account, JOE, 'From, domain lower-cased');
+  t.equal(e.admit(req({ diverter: 'sip:bob@example.com' }), T0).decision.account, 'bob@example.com');
+  t.equal(e.admit(req({ diverter: 'None' }), T0).decision.account, JOE, '"None" is no diverter');
+  t.equal(e.admit(req({ account: 'bob@EXAMPLE.com' }), T0).decision.account, 'bob@example.com', 'what the script says wins');
+  t.equal(e.admit(req({ from: 'garbage' }), T0).decision.result, 'bad-request');
+});
+
+t.test('an unknown account is not counted, or refused when the operator says so', async (t) => {
+  t.equal(new CcEngine().admit(req(), T0).decision.result, 'untracked');
+  t.equal(new CcEngine({ cc_unknown_account: 'refuse' }).admit(req(), T0).decision.result, 'blacklisted');
+  const perCall = new CcEngine().admit(req({ maxCalls: 1 }), T0);
+  t.equal(perCall.decision.result, 'admitted', 'per-call values count a call even without an account');
+});
+
+t.test('rules run in order: blacklist, parallel calls, credit, duration; each answers with its own result', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, { maxCalls: 1, prepaid: true, balance: 0, maxDuration: 30 }, T0);
+  e.setRate(rate());
+  e.setBlacklisted('caller', JOE, true, 'fraud');
+  t.equal(e.admit(req(), T0).decision.result, 'blacklisted', 'blacklist first, whatever else fails');
+  e.setBlacklisted('caller', JOE, false, '');
+  e.setBlacklisted('callee_prefix', '31650', true, '');
+  t.equal(e.admit(req(), T0).decision.result, 'blacklisted', 'callee prefix');
+  t.equal(e.admit(req({ ruri: 'sip:+31650999@x' }), T0).decision.result, 'blacklisted', 'with a leading +');
+  e.setBlacklisted('callee_prefix', '31650', false, '');
+  e.setBlacklisted('source_ip', '192.0.2.10', true, '');
+  t.equal(e.admit(req(), T0).decision.result, 'blacklisted', 'source IP');
+  e.setBlacklisted('source_ip', '192.0.2.10', false, '');
+  t.equal(e.admit(req({ ruri: 'sip:44123@x' }), T0).decision.result, 'no-rate', 'prepaid needs a rate');
+  t.equal(e.admit(req({ ruri: 'sip:31123@x' }), T0).decision.result, 'no-credit', 'and a balance');
+  e.addBalance(JOE, 600, 'top-up', 'test', T0);
+  const ok = e.admit(req({ ruri: 'sip:31123@x' }), T0);
+  t.same([ok.decision.result, ok.decision.limit], ['admitted', 30], 'the duration rule is lower than the credit (600 s)');
+  t.equal(e.admit(req({ ruri: 'sip:31123@x' }), T0).decision.result, 'limit', 'parallel calls before credit');
+});
+
+t.test('parallel calls count from admission by Call-ID: repeats, double ends and late stops never drift', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, { maxCalls: 5 }, T0);
+  const admitted = Array.from({ length: 5 }, () => req());
+  for (const r of admitted) t.equal(e.admit(r, T0).decision.result, 'admitted');
+  t.equal(e.admit(req(), T0).decision.result, 'limit', 'a sixth setup is refused before any was answered');
+  t.equal(e.admit(admitted[0]!, T0).decision.result, 'admitted', 'a repeated init of a counted call is answered alike');
+  t.equal(e.callsOf(JOE).length, 5, 'and not counted twice');
+  t.ok(e.ended({ callId: admitted[0]!.callId, cause: 'caller' }, T0 + 1).found);
+  t.ok(e.ended({ callId: admitted[0]!.callId, cause: 'callee' }, T0 + 1).found, 'a double BYE is answered as found...');
+  t.equal(cdrs(e.ended({ callId: admitted[0]!.callId, cause: 'normal' }, T0 + 2).writes).length, 0, '...and writes nothing more');
+  t.equal(e.callsOf(JOE).length, 4);
+  t.equal(e.admit(req(), T0 + 2).decision.result, 'admitted', 'after one ended a new one gets in');
+  t.equal(e.admit(req(), T0 + 2).decision.result, 'limit');
+  t.notOk(e.ended({ callId: 'never-seen', cause: 'normal' }, T0).found);
+});
+
+t.test('a call timer runs from the answer and ends the call through Kamailio at its limit', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, { maxDuration: 120 }, T0);
+  const r = req();
+  const adm = e.admit(r, T0);
+  t.equal(timer(adm, `setup:${r.callId}`)?.at, T0 + 90, 'a setup is swept after 90 s without an answer');
+  const ans = e.answered({ callId: r.callId, hEntry: 3012, hId: 4177 }, T0 + 10);
+  t.equal(timer(ans, `setup:${r.callId}`)?.at, undefined, 'the sweep is cancelled');
+  t.equal(timer(ans, `end:${r.callId}`)?.at, T0 + 130, 'the limit counts from the answer');
+  t.same(e.answered({ callId: r.callId, hEntry: 1, hId: 1 }, T0 + 12).timers, [], 'a repeated start (200 retransmission) changes nothing');
+  const fired = e.timerFired(`end:${r.callId}`, T0 + 130);
+  t.same(fired.commands, [{ kind: 'end-dialog', callId: r.callId, hEntry: 3012, hId: 4177 }]);
+  const [cdr] = cdrs(fired.writes);
+  t.same([cdr!.cause, cdr!.durationSeconds, cdr!.setupSeconds], ['limit', 120, 10]);
+  t.ok(e.ended({ callId: r.callId, cause: 'normal' }, T0 + 130.2).found, 'the stop that follows our BYE is a known call');
+});
+
+t.test('prepaid: cut at the second the balance pays for, debited by the pulse rules, balance never below zero', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, { prepaid: true, balance: 100 }, T0);
+  e.setRate(rate({ connectFee: 10, pricePerMinute: 60, initialPulse: 30, nextPulse: 6 }));
+  const r = req();
+  t.equal(e.admit(r, T0).decision.limit, 90, '100 - 10 connect fee pays 90 s, in whole pulses');
+  e.answered({ callId: r.callId, hEntry: 1, hId: 2 }, T0 + 5);
+  const end = e.timerFired(`end:${r.callId}`, T0 + 95);
+  const [cdr] = cdrs(end.writes);
+  t.same([cdr!.cause, cdr!.durationSeconds, cdr!.billableSeconds, cdr!.amount], ['credit', 90, 90, 100]);
+  t.equal(balanceOf(e), 0);
+  const short = req();
+  e.addBalance(JOE, 100, 'top-up', 'ops', T0 + 100);
+  e.admit(short, T0 + 100);
+  e.answered({ callId: short.callId }, T0 + 100);
+  const [c2] = cdrs(e.ended({ callId: short.callId, cause: 'caller' }, T0 + 131).writes);
+  t.same([c2!.durationSeconds, c2!.billableSeconds, c2!.amount], [31, 36, 46], '31 s on 30/6 bills 36 s: 10 + 36');
+  t.equal(balanceOf(e), 54);
+  t.same(e.ended({ callId: short.callId, cause: 'callee' }, T0 + 140).writes, [], 'debited exactly once');
+});
+
+t.test('two parallel calls on a 60-second balance never bill more than 60 s together', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, { prepaid: true, balance: 60 }, T0);
+  e.setRate(rate({ pricePerMinute: 60 })); // 1 unit per second
+  const a = req();
+  const b = req();
+  t.equal(e.admit(a, T0).decision.limit, 60);
+  e.answered({ callId: a.callId, hEntry: 1, hId: 1 }, T0);
+  const bAdm = e.admit(b, T0 + 20);
+  t.equal(bAdm.decision.limit, 20, 'the 40 units left are split: 20 s for the new call');
+  t.equal(timer(bAdm, `end:${a.callId}`)?.at, T0 + 40, 'and the first call now ends at 40 s');
+  e.answered({ callId: b.callId, hEntry: 2, hId: 2 }, T0 + 20);
+  const endA = e.timerFired(`end:${a.callId}`, T0 + 40);
+  t.equal(cdrs(endA.writes)[0]!.amount, 40);
+  const endB = e.timerFired(`end:${b.callId}`, T0 + 40);
+  t.equal(cdrs(endB.writes)[0]!.amount, 20);
+  t.equal(balanceOf(e), 0, 'together exactly the balance');
+});
+
+t.test('parallel prepaid calls in any order and timing: the sum billed never exceeds the balance', async (t) => {
+  fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('admit', 'answer', 'hangup', 'tick'), fc.nat(5), fc.integer({ min: 1, max: 40 })), { maxLength: 60 }), fc.integer({ min: 0, max: 500 }), (steps, balance) => {
+    const e = new CcEngine();
+    e.setAccount(JOE, { prepaid: true, balance }, T0);
+    e.setRate(rate({ connectFee: 3, pricePerMinute: 90, initialPulse: 30, nextPulse: 6 }));
+    let now = T0;
+    const timers = new Map<string, number>();
+    const ids: string[] = [];
+    let billed = 0;
+    const take = (x: CcEffects): void => {
+      for (const tm of x.timers) tm.at === undefined ? timers.delete(tm.key) : timers.set(tm.key, tm.at);
+      billed += cdrs(x.writes).reduce((s, c) => s + c.amount, 0);
+    };
+    for (const [op, k, dt] of steps) {
+      now += dt;
+      for (const [key, at] of [...timers].sort((x, y) => x[1] - y[1])) if (at <= now) { timers.delete(key); take(e.timerFired(key, at)); }
+      const id = ids[k % Math.max(1, ids.length)];
+      if (op === 'admit') { const r = req(); ids.push(r.callId); take(e.admit(r, now)); }
+      else if (op === 'answer' && id) take(e.answered({ callId: id, hEntry: 1, hId: 1 }, now));
+      else if (op === 'hangup' && id) take(e.ended({ callId: id, cause: 'caller' }, now));
+      if (balanceOf(e) < 0) throw new Error('negative balance');
+      if (e.reserved(JOE) > balanceOf(e)) throw new Error(`reserved ${e.reserved(JOE)} > balance ${balanceOf(e)}`);
+    }
+    for (const id of ids) take(e.ended({ callId: id, cause: 'caller' }, now + 10_000));
+    if (billed + balanceOf(e) !== balance) throw new Error(`billed ${billed} + left ${balanceOf(e)} != ${balance}`);
+  }), { numRuns: 500 });
+  t.pass('balance = billed + left, never negative, reservations within it');
+});
+
+t.test('a ringing call is cancelled when its account runs dry or its parallel limit is lowered', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, { prepaid: true, balance: 100, maxCalls: 3 }, T0);
+  e.setRate(rate());
+  const ringing = req();
+  e.admit(ringing, T0);
+  const drained = e.addBalance(JOE, -100, 'chargeback', 'ops', T0 + 1);
+  t.ok(drained.ok);
+  if (drained.ok) {
+    t.same(drained.commands, [{ kind: 'cancel-call', callId: ringing.callId, fromTag: ringing.fromTag, code: 480, reason: 'Call Limit Reached' }]);
+    t.equal(cdrs(drained.writes)[0]!.cause, 'credit');
+  }
+  e.addBalance(JOE, 1000, 'top-up', 'ops', T0 + 2);
+  const [x, y, z] = [req(), req(), req()];
+  for (const r of [x, y, z]) e.admit(r, T0 + 3);
+  e.answered({ callId: x.callId, hEntry: 1, hId: 1 }, T0 + 4);
+  const lowered = e.setAccount(JOE, { maxCalls: 1 }, T0 + 5);
+  t.ok(lowered.ok);
+  if (lowered.ok) t.same(lowered.commands.map((c) => c.callId), [z.callId, y.callId], 'the newest ringing calls go; the answered one stays');
+  t.same(e.callsOf(JOE).map((c) => c.callId), [x.callId]);
+});
+
+t.test('a setup never answered is swept: cancelled through Kamailio and no longer counted', async (t) => {
+  const e = new CcEngine({ cc_setup_timeout: 90 });
+  e.setAccount(JOE, { maxCalls: 1 }, T0);
+  const r = req();
+  e.admit(r, T0);
+  const swept = e.timerFired(`setup:${r.callId}`, T0 + 90);
+  t.equal(swept.commands[0]?.kind, 'cancel-call');
+  t.equal(cdrs(swept.writes)[0]!.cause, 'stale');
+  t.equal(e.admit(req(), T0 + 91).decision.result, 'admitted');
+});
+
+t.test('the operator ends a call: BYE if answered, a final reply if ringing; CDR cause admin', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, {}, T0);
+  const [a, b] = [req(), req()];
+  e.admit(a, T0);
+  e.admit(b, T0);
+  e.answered({ callId: a.callId, hEntry: 7, hId: 8 }, T0);
+  const ea = e.endCall(a.callId, T0 + 5);
+  const eb = e.endCall(b.callId, T0 + 5);
+  t.ok(ea.ok && eb.ok);
+  if (ea.ok && eb.ok) {
+    t.equal(ea.commands[0]!.kind, 'end-dialog');
+    t.equal(eb.commands[0]!.kind, 'cancel-call');
+    t.equal(cdrs(ea.writes)[0]!.cause, 'admin');
+  }
+  t.notOk(e.endCall('nope', T0).ok);
+});
+
+t.test('restore puts calls back with their timers; reconcile ends the ones Kamailio no longer has', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, { prepaid: true, balance: 300 }, T0);
+  e.setRate(rate());
+  const [kept, gone, answeredMeanwhile] = [req(), req(), req()];
+  for (const r of [kept, gone, answeredMeanwhile]) e.admit(r, T0);
+  e.answered({ callId: kept.callId, hEntry: 1, hId: 1 }, T0);
+  e.answered({ callId: gone.callId, hEntry: 2, hId: 2 }, T0);
+  const again = new CcEngine();
+  const restored = again.restore({ accounts: e.listAccounts(), rates: e.rates(), blacklist: e.blacklisted(), calls: e.callsOf() });
+  t.equal(timer(restored, `end:${kept.callId}`)?.at, T0 + e.callsOf().find((c) => c.callId === kept.callId)!.limit!, 'timers re-armed with the time left');
+  t.equal(timer(restored, `setup:${answeredMeanwhile.callId}`)?.at, T0 + 90);
+  t.equal(again.reconcile(kept.callId, { state: 'answered', startTs: T0, hEntry: 1, hId: 1 }, T0 + 30).outcome, 'kept');
+  const lost = again.reconcile(gone.callId, undefined, T0 + 30);
+  t.equal(lost.outcome, 'ended');
+  t.same([cdrs(lost.writes)[0]!.cause, cdrs(lost.writes)[0]!.durationSeconds], ['stale', 30]);
+  const ans = again.reconcile(answeredMeanwhile.callId, { state: 'answered', startTs: T0 + 10, hEntry: 3, hId: 3 }, T0 + 30);
+  t.equal(ans.outcome, 'answered');
+  t.equal(again.callsOf().find((c) => c.callId === answeredMeanwhile.callId)!.connectedAt, T0 + 10, 'its time runs from the answer Kamailio saw');
+});

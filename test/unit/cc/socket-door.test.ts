@@ -1,0 +1,84 @@
+// The call_control socket door of the whole service (buildApp), with a client that writes exactly
+// what Kamailio 5.6's call_control.c writes (../shared/spec/call-control.md §1.3, §8).
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { buildApp } from '../../../service/app.js';
+import { loadConfig } from '../../../service/config.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'cc-door-'));
+const SOCKET = path.join(dir, 'cc.sock');
+let now = 1_800_000_000;
+const cfg = loadConfig({ env: {}, overrides: {
+  evapi_address: ['127.0.0.1:1'], http_port: 0, log_level: 'silent', db_url: `sqlite:${dir}/s.sqlite`, call_control_socket: SOCKET, cc_jsonrpc_address: 'udp:127.0.0.1:9',
+} });
+if (!cfg.ok) throw new Error(cfg.error);
+const app = buildApp(cfg.config, { clock: () => now });
+t.before(() => app.start());
+t.teardown(() => app.stop());
+
+/** One connection, as a Kamailio worker keeps it: a request, then its reply, then the next. */
+async function client(): Promise<{ ask: (raw: string) => Promise<string>; close: () => void }> {
+  const s = net.connect(SOCKET);
+  await new Promise((r) => s.once('connect', r));
+  let buf = '';
+  let waiting: ((x: string) => void) | undefined;
+  s.on('data', (c) => {
+    buf += c.toString('latin1');
+    if (waiting && buf.includes('\r\n')) { const w = waiting; waiting = undefined; const out = buf; buf = ''; w(out); }
+  });
+  return {
+    ask: (raw) => new Promise((resolve) => { waiting = resolve; s.write(raw); }),
+    close: () => s.destroy(),
+  };
+}
+
+const init = (callId: string, from = '"Alice" <sip:alice@example.com>;tag=1928301774', extra = '') =>
+  `init\r\nruri: sip:0031650222333@example.com\r\ndiverter: None\r\nsourceip: 192.0.2.10\r\ncallid: ${callId}\r\nfrom: ${from}\r\nfromtag: 1928301774\r\nsip_application: audio\r\n${extra}\r\n`;
+const rpc = async (method: string, params: unknown) => (await app.http.inject({ method: 'POST', url: '/rpc', payload: { jsonrpc: '2.0', id: 1, method, params } })).json() as { result?: any; error?: any };
+
+t.test('the exchange of call_control.c, byte for byte', async (t) => {
+  const k = await client();
+  t.teardown(k.close);
+  t.equal(await k.ask(init('a84b4c76e66710@pc33')), 'No limit\r\n', 'an account the service does not know is not counted');
+  await rpc('cc.account_set', { account: 'alice@example.com', max_calls: 1 });
+  t.equal(await k.ask(init('c1@pc33')), 'Limited\r\n', 'a counted call: start and stop will follow');
+  t.equal(await k.ask(init('c1@pc33')), 'Limited\r\n', 'a repeated init (failure-route re-routing) is answered alike');
+  t.equal(await k.ask(init('c2@pc33')), 'Locked\r\n', 'over the limit: -2 in the script');
+  t.equal(await k.ask('start\r\ncallid: c1@pc33\r\ndialogid: 3012:4177\r\n\r\n'), 'Ok\r\n');
+  t.equal(await k.ask('start\r\ncallid: c1@pc33\r\ndialogid: 3012:4177\r\n\r\n'), 'Ok\r\n', 'a start for every 200 retransmission');
+  t.same((await rpc('cc.calls', {})).result.map((c: { state: string }) => c.state), ['active']);
+  now += 30;
+  t.equal(await k.ask('stop\r\ncallid: c1@pc33\r\n\r\n'), 'Ok\r\n');
+  t.equal(await k.ask('stop\r\ncallid: c1@pc33\r\n\r\n'), 'Ok\r\n', 'a second stop of the same call: known, nothing more');
+  t.equal((await rpc('cc.cdrs', {})).result.length, 1, 'one CDR');
+  t.equal(await k.ask('stop\r\ncallid: never@pc33\r\n\r\n'), 'Not found\r\n');
+  t.equal(await k.ask('start\r\ncallid: never@pc33\r\ndialogid: 1:2\r\n\r\n'), 'Not found\r\n');
+});
+
+t.test('prepaid: No credit when the balance cannot pay the first pulse', async (t) => {
+  const k = await client();
+  t.teardown(k.close);
+  await rpc('cc.rate_set', { prefix: '0031', connect_fee: 0, price_per_minute: 60, initial_pulse: 60, next_pulse: 60 });
+  await rpc('cc.account_set', { account: 'bob@example.com', prepaid: true, balance: 59, max_calls: 'none' });
+  t.equal(await k.ask(init('p1@pc33', '<sip:bob@example.com>;tag=x')), 'No credit\r\n');
+  await rpc('cc.balance_add', { account: 'bob@example.com', amount: 1 });
+  t.equal(await k.ask(init('p2@pc33', '<sip:bob@example.com>;tag=x')), 'Limited\r\n');
+});
+
+t.test('bad requests get Error, change nothing, and the connection lives on', async (t) => {
+  const k = await client();
+  t.teardown(k.close);
+  const calls = async () => (await rpc('cc.calls', {})).result.length;
+  const before = await calls();
+  t.equal(await k.ask('init\r\nruri: sip:1@x\r\nfrom: <sip:alice@example.com>\r\nfromtag: t\r\n\r\n'), 'Error\r\n', 'init without callid');
+  t.equal(await k.ask('init\r\ncallid x\r\n\r\n'), 'Error\r\n', 'a field without ": "');
+  t.equal(await k.ask('start\r\ncallid: c9\r\ndialogid: 12-34\r\n\r\n'), 'Error\r\n', 'a dialogid that is not h_entry:h_id');
+  t.equal(await k.ask('start\r\ncallid: c9\r\ndialogid: 4294967296:1\r\n\r\n'), 'Error\r\n', 'h_entry over 32 bits');
+  t.equal(await k.ask('reboot\r\n\r\n'), 'Error\r\n', 'an unknown command');
+  t.equal(await k.ask(`init\r\n${'x: '.padEnd(9000, 'y')}\r\n\r\n`), 'Error\r\n', 'an over-long line');
+  t.equal(await calls(), before, 'nothing was counted');
+  t.equal(await k.ask(init('after-errors@pc33', '<sip:nobody@example.org>;tag=z')), 'No limit\r\n', 'the next request is served');
+});
