@@ -2,27 +2,31 @@
 # Starts or stops the whole stack on 127.0.0.1: Kamailio with kamailio/kamailio.cfg and sca-service.
 #
 #   scripts/stack.sh start [--sip-port 5060] [--evapi-port 8448] [--http-port 8090]
-#                          [--domain pbx.example.com] [--dir DIR] [--set key=value]...
+#                          [--jsonrpc-port 5810] [--domain pbx.example.com] [--dir DIR]
+#                          [--cc-link] [--set key=value]...
 #   scripts/stack.sh stop  [--sip-port 5060] [--dir DIR]
 #   scripts/stack.sh status [--sip-port 5060] [--dir DIR]
 #   scripts/stack.sh kill-service|start-service [same options as start]   (crash and restart
 #                                                   only the service, e.g. kill -9 mid-call)
 #
-# DIR (default .stack/<sip-port>) holds the pid files, Kamailio's control socket, the logs
-# (kamailio.log, service.log) and the service's store (sca.sqlite). --set passes service
-# settings (see service/config.ts).
+# DIR (default .stack/<sip-port>) holds the pid files, Kamailio's control socket, the call-control
+# socket (cc.sock), the logs (kamailio.log, service.log) and the service's store (sca.sqlite).
+# Call control goes through Kamailio's stock call_control module, or with --cc-link through
+# kamailio/cc-routes.cfg. --set passes service settings (see service/config.ts).
 # `start` returns once Kamailio listens and the service is connected to it (/readyz 200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 cmd=${1:-}; shift || true
-SIP_PORT=5060; EVAPI_PORT=""; HTTP_PORT=""; DOMAIN=pbx.example.com; DIR=""; SETS=()
+SIP_PORT=5060; EVAPI_PORT=""; HTTP_PORT=""; JSONRPC_PORT=""; DOMAIN=pbx.example.com; DIR=""; SETS=(); KDEFS=()
 while [ $# -gt 0 ]; do
   case $1 in
     --sip-port) SIP_PORT=$2; shift 2;;
     --evapi-port) EVAPI_PORT=$2; shift 2;;
     --http-port) HTTP_PORT=$2; shift 2;;
+    --jsonrpc-port) JSONRPC_PORT=$2; shift 2;;
+    --cc-link) KDEFS+=(-A WITH_CC_LINK); shift;;
     --domain) DOMAIN=$2; shift 2;;
     --dir) DIR=$2; shift 2;;
     --set) SETS+=(--set "$2"); shift 2;;
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
 done
 EVAPI_PORT=${EVAPI_PORT:-$((SIP_PORT + 3388))}
 HTTP_PORT=${HTTP_PORT:-$((SIP_PORT + 3030))}
+JSONRPC_PORT=${JSONRPC_PORT:-$((SIP_PORT + 750))}
 DIR=${DIR:-$ROOT/.stack/$SIP_PORT}
 mkdir -p "$DIR"; DIR=$(cd "$DIR" && pwd)
 
@@ -47,7 +52,8 @@ stop_pid() { # stop_pid PIDFILE: TERM, wait up to 5 s, then KILL
 
 start_service() {
   node --import tsx "$ROOT/service/main.ts" --set "evapi_address=127.0.0.1:$EVAPI_PORT" \
-    --set "http_port=$HTTP_PORT" --set "db_url=sqlite:$DIR/sca.sqlite" ${SETS[@]+"${SETS[@]}"} >>"$DIR/service.log" 2>&1 &
+    --set "http_port=$HTTP_PORT" --set "db_url=sqlite:$DIR/sca.sqlite" --set "call_control_socket=$DIR/cc.sock" \
+    --set "cc_jsonrpc_address=udp:127.0.0.1:$JSONRPC_PORT" ${SETS[@]+"${SETS[@]}"} >>"$DIR/service.log" 2>&1 &
   echo $! >"$DIR/service.pid"
 }
 
@@ -65,19 +71,31 @@ ready() {
   node -e "fetch('http://127.0.0.1:$HTTP_PORT/readyz').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"
 }
 
+healthy() {
+  node -e "fetch('http://127.0.0.1:$HTTP_PORT/healthz').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"
+}
+
 case $cmd in
   start)
     command -v kamailio >/dev/null || { echo "stack.sh: kamailio is not installed: apt-get install -y kamailio kamailio-extra-modules kamailio-json-modules kamailio-utils-modules" >&2; exit 1; }
     if alive "$DIR/kamailio.pid" || alive "$DIR/service.pid"; then echo "stack.sh: already running in $DIR" >&2; exit 1; fi
-    kamailio -DD -E -f "$ROOT/kamailio/kamailio.cfg" -m 256 -M 16 -Y "$DIR" \
-      -A "SIP_PORT=$SIP_PORT" -A "SIP_DOMAIN=\"$DOMAIN\"" -A "CTL_SOCK=\"unix:$DIR/kamailio_ctl\"" \
-      -A "EVAPI_BIND=\"127.0.0.1:$EVAPI_PORT\"" >"$DIR/kamailio.log" 2>&1 &
-    echo $! >"$DIR/kamailio.pid"
+    # The service first: Kamailio's call_control module connects to its socket when it starts
+    # (and waits 10 s before trying again if nothing is there).
     : >"$DIR/service.log"
     start_service
     for i in $(seq 100); do
+      healthy && break
+      alive "$DIR/service.pid" || { echo "stack.sh: the service exited; last log lines:" >&2; tail -20 "$DIR/service.log" >&2; exit 1; }
+      sleep 0.1
+    done
+    kamailio -DD -E -f "$ROOT/kamailio/kamailio.cfg" -m 256 -M 16 -Y "$DIR" \
+      -A "SIP_PORT=$SIP_PORT" -A "SIP_DOMAIN=\"$DOMAIN\"" -A "CTL_SOCK=\"unix:$DIR/kamailio_ctl\"" \
+      -A "EVAPI_BIND=\"127.0.0.1:$EVAPI_PORT\"" -A "CC_SOCKET=\"$DIR/cc.sock\"" \
+      -A "JSONRPC_SOCK=\"udp:127.0.0.1:$JSONRPC_PORT\"" ${KDEFS[@]+"${KDEFS[@]}"} >"$DIR/kamailio.log" 2>&1 &
+    echo $! >"$DIR/kamailio.pid"
+    for i in $(seq 100); do
       if ready; then
-        echo "stack up: SIP udp:127.0.0.1:$SIP_PORT (domain $DOMAIN), evapi 127.0.0.1:$EVAPI_PORT, service http://127.0.0.1:$HTTP_PORT, logs in $DIR"
+        echo "stack up: SIP udp:127.0.0.1:$SIP_PORT (domain $DOMAIN), evapi 127.0.0.1:$EVAPI_PORT, call control $DIR/cc.sock, service http://127.0.0.1:$HTTP_PORT, logs in $DIR"
         exit 0
       fi
       alive "$DIR/kamailio.pid" || { echo "stack.sh: kamailio exited; last log lines:" >&2; tail -20 "$DIR/kamailio.log" >&2; stop_pid "$DIR/service.pid"; exit 1; }

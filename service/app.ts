@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { KamailioLink } from './kamailio/link.js';
 import { LinkMetrics } from './metrics/link.js';
 import type { ModuleDeps, ServiceModule } from './modules/module.js';
+import { ccModule } from './modules/cc.js';
 import { scaModule } from './modules/sca.js';
 import { Access } from './rpc/access.js';
 import { registerRpc } from './rpc/http.js';
@@ -35,7 +36,8 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
   const deps: ModuleDeps = { config, db, link, clock, log: http.log, registry, changed: () => viewChanged() };
 
   const sca = scaModule(deps);
-  const modules: ServiceModule[] = [sca, ...(opts.modules ?? []).map((make) => make(deps))];
+  const cc = ccModule(deps);
+  const modules: ServiceModule[] = [sca, cc, ...(opts.modules ?? []).map((make) => make(deps))];
   const view = registerLiveView(http, {
     clock, access,
     snapshot: (now) => Object.assign({}, ...modules.map((m) => m.view?.(now) ?? {})) as Record<string, unknown>,
@@ -71,7 +73,7 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
   });
 
   return {
-    config, http, link, db, registry, sca, modules,
+    config, http, link, db, registry, sca, cc, modules,
     async start(): Promise<string> {
       await db.open();
       for (const m of modules) await m.start();

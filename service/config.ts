@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isLoopback } from './rpc/access.js';
+import { ccConfigSchema } from './cc/config.js';
 import { scaConfigSchema } from './sca/config.js';
 
 /**
@@ -11,6 +12,7 @@ import { scaConfigSchema } from './sca/config.js';
  */
 export const configSchema = z.object({
   ...scaConfigSchema.shape,
+  ...ccConfigSchema.shape,
   /** Where lines are stored: sqlite:<file> (embedded, the default) or mysql://user:pass@host:port/db. */
   db_url: z.string().regex(/^(sqlite:|mysql:\/\/)/, 'db_url: sqlite:<file> or mysql://user:pass@host:port/db').default('sqlite:sca.sqlite'),
   /** Kamailio's server_id: rows of other servers in a shared table are left alone. */

@@ -42,10 +42,12 @@ export interface OutboundNotify {
   readonly subject: string;
 }
 
-/** Something Kamailio is told to do outside any transaction. */
+/** Something Kamailio is told to do outside any transaction (through its dialog RPCs). */
 export type KamailioCommand =
+  /** BYE both ways for an answered call. */
   | { readonly kind: 'end-dialog'; readonly callId: string; readonly hEntry: number; readonly hId: number }
-  | { readonly kind: 'cancel-call'; readonly callId: string; readonly fromTag: string };
+  /** Ends a call whatever its state: a ringing one gets this final reply (and its callee CANCEL). */
+  | { readonly kind: 'cancel-call'; readonly callId: string; readonly fromTag: string; readonly code: number; readonly reason: string };
 
 /** Arms (at = seconds since the epoch) or cancels (at undefined) the engine's timer `key`. */
 export interface TimerEffect {

@@ -17,7 +17,7 @@ export function registerRpc(http: FastifyInstance, deps: { clock: () => number; 
   for (const module of deps.modules) {
     for (const [name, method] of Object.entries(module.table)) {
       server.addMethod(name, async (params, { who }) => {
-        const out = callMethod(module.table, name, params, { engine: module.engine, now: deps.clock() });
+        const out = await callMethod(module.table, name, params, { engine: module.engine, now: deps.clock(), who });
         if (method.mutates) http.log.info({ who, method: name, params, ok: out.ok }, 'rpc mutation');
         if (!out.ok) throw new JSONRPCErrorException(out.message, out.code);
         if (out.effects) {

@@ -9,6 +9,8 @@ import type { Effects } from '../effects.js';
 export interface RpcContext<E> {
   readonly engine: E;
   readonly now: number;
+  /** Who called (address, and whether with the token), for the logs and the records. */
+  readonly who?: string;
 }
 
 export type RpcOutcome = { ok: true; result: unknown; effects?: Effects<unknown> } | { ok: false; code: number; message: string };
@@ -18,7 +20,7 @@ export interface RpcMethod<E> {
   readonly schema: z.ZodType;
   readonly usage: string;
   readonly mutates: boolean;
-  readonly run: (ctx: RpcContext<E>, args: Record<string, unknown>) => RpcOutcome;
+  readonly run: (ctx: RpcContext<E>, args: Record<string, unknown>) => RpcOutcome | Promise<RpcOutcome>;
 }
 
 export type RpcTable<E> = Readonly<Record<string, RpcMethod<E>>>;
@@ -33,7 +35,7 @@ export function namedParams(method: Pick<RpcMethod<unknown>, 'params'>, params: 
   return typeof params === 'object' ? (params as Record<string, unknown>) : undefined;
 }
 
-export function callMethod<E>(table: RpcTable<E>, name: string, params: unknown, ctx: RpcContext<E>): RpcOutcome {
+export function callMethod<E>(table: RpcTable<E>, name: string, params: unknown, ctx: RpcContext<E>): RpcOutcome | Promise<RpcOutcome> {
   const method = Object.hasOwn(table, name) ? table[name] : undefined;
   if (!method) return { ok: false, code: -32601, message: `Method not found: ${name}` };
   const named = namedParams(method, params);

@@ -1,9 +1,14 @@
 import type { Database, Statement, StoreError } from './database.js';
 
-/** The statements that bring one row (or one line) to its current state. */
+/**
+ * The statements that bring one row (or one line) to its current state. An `append` change (a
+ * record inserted once, a table replaced whole) is never merged with another: it is written in
+ * the order it came.
+ */
 export interface Change {
   readonly key: string;
   readonly statements: readonly Statement[];
+  readonly append?: boolean;
 }
 
 export interface CommitterLog {
@@ -31,6 +36,7 @@ export class Committer {
   private writing = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private backoffMs = 200;
+  private appended = 0;
   degraded = false;
   readonly stats = { commits: 0, rows: 0, errors: 0, setAside: 0 };
 
@@ -44,7 +50,7 @@ export class Committer {
   commit(changes: readonly Change[]): Promise<void> {
     // A later change of a queued row replaces it in place: rows are independent, and the first
     // position keeps new rows in creation order (their ids are the group NOTIFY order).
-    for (const c of changes) this.queue.set(c.key, c.statements);
+    for (const c of changes) this.queue.set(c.append ? `${c.key}\u0000#${++this.appended}` : c.key, c.statements);
     if (this.queue.size === 0 && !this.writing) return Promise.resolve();
     if (this.degraded) return Promise.resolve();
     return new Promise((resolve) => {

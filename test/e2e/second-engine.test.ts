@@ -53,7 +53,7 @@ t.before(async () => {
   kamailio = spawn('kamailio', ['-DD', '-E', '-f', path.join(ROOT, 'test/support/echo-engine.cfg'), '-Y', dir, '-m', '64',
     '-A', `SIP_PORT=${sipPort}`, '-A', `EVAPI_BIND="127.0.0.1:${evapiPort}"`], { stdio: 'ignore' });
   const cfg = loadConfig({ env: {}, overrides: {
-    evapi_address: [`127.0.0.1:${evapiPort}`], http_port: 0, log_level: 'silent', db_url: `sqlite:${dir}/sca.sqlite`,
+    evapi_address: [`127.0.0.1:${evapiPort}`], http_port: 0, log_level: 'silent', db_url: `sqlite:${dir}/sca.sqlite`, call_control_socket: '',
     link_heartbeat_interval: 0.1, link_heartbeat_timeout: 1,
   } });
   if (!cfg.ok) throw new Error(cfg.error);

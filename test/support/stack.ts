@@ -16,6 +16,7 @@ export const DOMAIN = 'pbx.example.com';
 
 export interface Stack {
   sipPort: number;
+  jsonrpcPort: number;
   evapiPort: number;
   httpPort: number;
   dir: string;
@@ -49,17 +50,21 @@ export async function freeUdpPort(): Promise<number> {
   return port;
 }
 
+/** Service settings (see service/config.ts); cc_link: 1 runs call control through cc-routes.cfg. */
 export async function startStack(settings: Record<string, string | number> = {}): Promise<Stack> {
   const sipPort = await freeUdpPort();
   const evapiPort = await freeTcpPort();
   const httpPort = await freeTcpPort();
+  const jsonrpcPort = await freeUdpPort();
   const dir = mkdtempSync(path.join(tmpdir(), 'sca-e2e-'));
-  const sets = Object.entries({ log_level: 'debug', ...settings }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-  const args = ['--sip-port', String(sipPort), '--evapi-port', String(evapiPort), '--http-port', String(httpPort), '--dir', dir, '--domain', DOMAIN];
+  const { cc_link: ccLink, ...serviceSettings } = settings;
+  const sets = Object.entries({ log_level: 'debug', ...serviceSettings }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+  const args = ['--sip-port', String(sipPort), '--evapi-port', String(evapiPort), '--http-port', String(httpPort), '--jsonrpc-port', String(jsonrpcPort),
+    '--dir', dir, '--domain', DOMAIN, ...(ccLink ? ['--cc-link'] : [])];
   await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'start', ...args, ...sets], { cwd: ROOT });
   const phones: Phone[] = [];
   return {
-    sipPort, evapiPort, httpPort, dir,
+    sipPort, evapiPort, httpPort, dir, jsonrpcPort,
     async phone(name, user) {
       const p = new Phone(name, user, DOMAIN, sipPort);
       await p.start();

@@ -19,7 +19,7 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 async function service(t: Test, ...fakes: FakeKamailio[]): Promise<ScaApp> {
   const cfg = loadConfig({ env: {}, overrides: {
     evapi_address: fakes.map((k) => `127.0.0.1:${k.port}`), http_port: 0, log_level: 'silent',
-    db_url: `sqlite:${mkdtempSync(path.join(tmpdir(), 'sca-link-'))}/sca.sqlite`,
+    db_url: `sqlite:${mkdtempSync(path.join(tmpdir(), 'sca-link-'))}/sca.sqlite`, call_control_socket: '',
   } });
   if (!cfg.ok) throw new Error(cfg.error);
   const a = buildApp(cfg.config, { clock: () => 1000 });

@@ -13,7 +13,7 @@ const AOR = 'sip:100@pbx.example.com';
 function app(settings: Record<string, unknown> = {}) {
   const logs: Array<Record<string, unknown>> = [];
   const stream = new Writable({ write(chunk, _e, cb) { logs.push(JSON.parse(String(chunk)) as Record<string, unknown>); cb(); } });
-  const cfg = loadConfig({ env: {}, overrides: { evapi_address: ['127.0.0.1:1'], db_url: `sqlite:${mkdtempSync(path.join(tmpdir(), 'sca-ops-'))}/sca.sqlite`, ...settings } });
+  const cfg = loadConfig({ env: {}, overrides: { evapi_address: ['127.0.0.1:1'], db_url: `sqlite:${mkdtempSync(path.join(tmpdir(), 'sca-ops-'))}/sca.sqlite`, call_control_socket: '', ...settings } });
   if (!cfg.ok) throw new Error(cfg.error);
   const a = buildApp(cfg.config, { clock: () => 1000, logger: { level: 'info', stream } });
   return { a, logs, started: a.start() };

@@ -18,7 +18,7 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
 }
 
 t.test('commands print what kamcmd prints for the module, --table tables, --json the result', async (t) => {
-  const cfg = loadConfig({ env: {}, overrides: { evapi_address: ['127.0.0.1:1'], db_url: `sqlite:${mkdtempSync(path.join(tmpdir(), 'sca-ops-'))}/sca.sqlite`, http_port: 0, log_level: 'silent' } });
+  const cfg = loadConfig({ env: {}, overrides: { evapi_address: ['127.0.0.1:1'], db_url: `sqlite:${mkdtempSync(path.join(tmpdir(), 'sca-ops-'))}/sca.sqlite`, http_port: 0, log_level: 'silent', call_control_socket: '' } });
   if (!cfg.ok) throw new Error(cfg.error);
   const a = buildApp(cfg.config);
   const url = await a.start();

@@ -1,0 +1,80 @@
+// Call control through the link door (kamailio/cc-routes.cfg on link.cfg, after SCA): refusals
+// with the operator's codes, per-call values from P-Call-Control, the dialog module's events for
+// answer, hangup (who) and failure.
+import t from 'tap';
+import { rpc } from '../support/rpc.js';
+import { hdr, sdp, type Phone } from '../support/sip-phone.js';
+import { DOMAIN, startStack, type Stack } from '../support/stack.js';
+
+let stack: Stack;
+let alice: Phone;
+let bob: Phone;
+const ALICE = `100@${DOMAIN}`;
+const cc = (method: string, params: unknown = {}) => rpc(stack.httpPort, method, params);
+const call = (headers: Array<[string, string]> = []) => alice.invite({ ruri: `sip:200@${DOMAIN}`, to: `<sip:200@${DOMAIN}>`, headers, body: sdp(4000) });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const lastCdr = async (account = ALICE) => (await cc('cc.cdrs', { account, limit: 1 })).result[0];
+const settled = async (account = ALICE) => { for (let i = 0; i < 100 && (await cc('cc.calls', { account })).result.length > 0; i++) await sleep(20); };
+
+t.before(async () => {
+  stack = await startStack({ cc_link: 1, cc_reply_limit: '486 Too Many Calls', log_level: 'info' });
+  [alice, bob] = await Promise.all([stack.phone('alice', '100'), stack.phone('bob', '200')]);
+  for (const p of [alice, bob]) await p.register();
+  bob.onInvite = (r) => bob.respond(r, 200, 'OK', { body: sdp(5000) });
+});
+t.teardown(async () => stack.stop());
+
+t.test('refusals carry the operator\'s codes: 486 over the limit, 402 without credit, 403 blacklisted', async (t) => {
+  await cc('cc.account_set', { account: ALICE, max_calls: 1 });
+  const first = await call();
+  t.equal(first.final.status, 200);
+  const over = await call();
+  t.same([over.final.status, over.final.reason], [486, 'Too Many Calls']);
+  await alice.inDialog(first.dialog!, 'BYE').final;
+  await settled();
+  await cc('cc.rate_set', { prefix: '2', connect_fee: 0, price_per_minute: 60, initial_pulse: 1, next_pulse: 1 });
+  await cc('cc.account_set', { account: ALICE, prepaid: true, balance: 0 });
+  t.same([(await call()).final.status], [402]);
+  await cc('cc.account_set', { account: ALICE, prepaid: false });
+  await cc('cc.blacklist_add', { kind: 'callee_prefix', value: '200', note: 'test' });
+  t.same([(await call()).final.status], [403]);
+  await cc('cc.blacklist_delete', { kind: 'callee_prefix', value: '200' });
+  await cc('cc.account_set', { account: ALICE, max_calls: 'none' });
+});
+
+t.test('dialog events: the answer gives the dialog ids, a BYE says who hung up, a failure its code', async (t) => {
+  await cc('cc.account_set', { account: ALICE, max_calls: 10 });
+  const c = await call();
+  await sleep(200);
+  const [live] = (await cc('cc.calls', { account: ALICE })).result;
+  t.same([live.call_id, live.state], [c.dialog!.callId, 'active'], 'dialog:start reported the answer');
+  const atBob = bob.requests.find((r) => r.msg.method === 'INVITE' && hdr(r.msg, 'call-id') === c.dialog!.callId)!;
+  const bobSide = {
+    callId: c.dialog!.callId, localTag: c.dialog!.remoteTag, remoteTag: c.dialog!.localTag, localUri: `<sip:200@${DOMAIN}>`, remoteUri: `<sip:100@${DOMAIN}>`,
+    remoteTarget: alice.contact, routeSet: atBob.msg.headers.filter(([n]) => n === 'record-route').map(([, v]) => v), cseq: 10,
+  };
+  t.equal((await bob.inDialog(bobSide, 'BYE').final).status, 200);
+  await settled();
+  t.same([(await lastCdr()).call_id, (await lastCdr()).cause], [c.dialog!.callId, 'callee'], 'the callee hung up');
+  bob.onInvite = (r) => bob.respond(r, 486, 'Busy Here');
+  const busy = await call();
+  t.equal(busy.final.status, 486);
+  await settled();
+  const cdr = await lastCdr();
+  t.same([cdr.cause, cdr.code, cdr.duration], ['failed', 486, 0], 'dialog:failed with the code');
+  bob.onInvite = (r) => bob.respond(r, 200, 'OK', { body: sdp(5000) });
+});
+
+t.test('per-call values from P-Call-Control (SEMS style) name the account and its limit', async (t) => {
+  const pcc: [string, string] = ['P-Call-Control', 'cc_pcalls;uuid=joe@example.com;max_calls=1, cc_call_timer;timer=2'];
+  const first = await call([pcc]);
+  t.equal(first.final.status, 200);
+  const [live] = (await cc('cc.calls', { account: 'joe@example.com' })).result;
+  t.same([live.account, live.limit], ['joe@example.com', 2], 'billed to joe, limited to 2 s');
+  const atBob = bob.requests.find((r) => r.msg.method === 'INVITE' && hdr(r.msg, 'call-id') === first.dialog!.callId)!;
+  t.equal(hdr(atBob.msg, 'p-call-control'), undefined, 'the header is not relayed');
+  t.equal((await call([pcc])).final.status, 486, 'joe\'s second call');
+  await alice.waitFor((r) => r.msg.method === 'BYE' && hdr(r.msg, 'call-id') === first.dialog!.callId, 5000, 'BYE at 2 s');
+  await settled('joe@example.com');
+  t.same([(await lastCdr('joe@example.com')).cause, (await lastCdr('joe@example.com')).duration], ['limit', 2]);
+});
