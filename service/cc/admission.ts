@@ -1,3 +1,4 @@
+import { parseNameAddr } from '../sip/name-addr.js';
 import { billingParty, normalizeAccount } from './accounts.js';
 import type { CallTable } from './calls.js';
 import type { CcConfig } from './config.js';
@@ -94,9 +95,16 @@ export function admit(s: AdmissionState, req: AdmitRequest, now: number): Admiss
   return { decision: { result: 'admitted', account: accountId, limit, maxCalls, detail: '' }, call, shares };
 }
 
+/** The caller as CDRs and views show it: the From header without its tag. */
+function partyOf(from: string): string {
+  const na = parseNameAddr(from, 'From');
+  if (!na.ok) return from.slice(0, 255);
+  return na.value.display ? `${na.value.display} <${na.value.uri}>` : `<${na.value.uri}>`;
+}
+
 function newCall(req: AdmitRequest, account: string, now: number, maxCalls: number | undefined, maxDuration: number | undefined, rate: Rate | undefined): Call {
   return {
-    callId: req.callId, fromTag: req.fromTag, toTag: '', account, from: req.from, to: req.ruri, sourceIp: req.sourceIp, door: req.door,
+    callId: req.callId, fromTag: req.fromTag, toTag: '', account, from: partyOf(req.from), to: req.ruri, sourceIp: req.sourceIp, door: req.door,
     state: 'setup', createdAt: now, connectedAt: undefined, dialog: undefined, maxCalls, maxDuration, limit: maxDuration,
     limitBy: maxDuration === undefined ? undefined : 'limit', rate, reserved: 0,
   };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CDR_FIELDS, type CdrField } from './cdr.js';
 
 /** "486 Too Many Calls": a SIP reply as the operator writes it. */
 const sipReply = z.string().regex(/^[3-6]\d\d [^\r\n]{1,100}$/, 'a SIP code 300-699 and a reason, e.g. "486 Busy Here"');
@@ -28,6 +29,14 @@ export const ccConfigSchema = z.object({
   cc_reply_no_rate: sipReply.default('403 No Rate For Destination'),
   /** The reply a ringing call gets when it is ended (credit gone, limit lowered, operator). */
   cc_reply_cancelled: sipReply.default('480 Call Limit Reached'),
+  /** CDRs as CSV lines, besides the database: a file ('' = none) and/or syslog (local0.info). */
+  cc_cdr_file: z.string().default(''),
+  cc_cdr_syslog: z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s))]).default(false),
+  cc_cdr_syslog_socket: z.string().min(1).default('/dev/log'),
+  cc_cdr_syslog_tag: z.string().regex(/^[\w.-]{1,32}$/).default('sca-cc-cdr'),
+  /** The CSV fields, in order (SEMS cdr_format style), comma-separated. */
+  cc_cdr_fields: z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== ''))])
+    .pipe(z.array(z.enum(CDR_FIELDS)).min(1)).default([...CDR_FIELDS] as CdrField[]),
 });
 
 export type CcConfig = z.infer<typeof ccConfigSchema>;

@@ -1,21 +1,30 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SCA_METHODS as METHODS } from '../rpc/sca-methods.js';
+import { CC_METHODS } from '../rpc/cc-methods.js';
+import { SCA_METHODS } from '../rpc/sca-methods.js';
+
+/** Every command the service has: the sca.* and the cc.* tables. */
+const METHODS: Readonly<Record<string, { readonly params: readonly string[] }>> = { ...SCA_METHODS, ...CC_METHODS };
 
 /**
- * sca-ctl: the sca.* commands in kamcmd style against a running sca-service.
- *   sca-ctl [--url URL] [--token TOKEN] [--json] <sca.command> [params...]
+ * sca-ctl: the sca.* and cc.* commands in kamcmd style against a running sca-service.
+ *   sca-ctl [--url URL] [--token TOKEN] [--json] <command> [params...]
+ * A param "@file" is read from that file (cc.rates_load @rates.csv).
  */
 const USAGE = `usage: sca-ctl [--url URL] [--token TOKEN] [--table | --json] <command> [params...]
   --url    the service (default $SCA_CTL_URL or http://127.0.0.1:8090)
   --token  admin token (default $SCA_ADMIN_TOKEN)
   --table  readable tables with every column
   --json   print the JSON result as it is
-  (default: the lines kamcmd prints for Kamailio's sca module, so scripts keep working)
+  (default: the lines kamcmd prints for Kamailio's sca module, so scripts keep working;
+   cc.* commands print tables and key: value lines)
+  a param written @file is that file's contents (cc.rates_load @rates.csv)
 commands:
 ${Object.entries(METHODS).map(([name, m]) => `  ${name} ${m.params.map((p) => `<${p}>`).join(' ')}`).join('\n')}`;
 
 /** Columns worth showing first, per kind of row. */
-const PREFERRED = ['aor', 'index', 'event', 'state', 'subscriber', 'owner', 'callee', 'uri', 'ttl', 'call_id', 'from_tag', 'to_tag', 'count', 'message'];
+const PREFERRED = ['aor', 'account', 'index', 'event', 'state', 'subscriber', 'owner', 'callee', 'uri', 'ttl', 'call_id', 'from', 'to', 'since', 'time_left',
+  'balance', 'reserved', 'max_calls', 'max_duration', 'prepaid', 'plan', 'calls', 'prefix', 'from_tag', 'to_tag', 'count', 'message'];
 const HIDDEN = new Set(['expires', 'notify_cseq', 'route_set', 'mtime']);
 
 export function formatTable(rows: Array<Record<string, unknown>>): string {
@@ -42,7 +51,11 @@ export function formatResult(method: string, result: unknown): string {
       return (o.deactivated as Array<{ event: string; subscriber: string }>).map((s) => `Deactivating ${s.event} subscription from ${s.subscriber}`).join('\n') || '(none)';
     }
     if (typeof o.message === 'string') return o.message;
-    return Object.entries(o).map(([k, v]) => `${k}: ${String(v)}`).join('\n');
+    // Scalars as key: value lines, then each list of rows as a table under its name.
+    const isRows = (v: unknown): v is Array<Record<string, unknown>> => Array.isArray(v) && v.every((x) => x !== null && typeof x === 'object');
+    const scalars = Object.entries(o).filter(([, v]) => !isRows(v)).map(([k, v]) => `${k}: ${v === null ? '' : String(v)}`);
+    const tables = Object.entries(o).filter(([, v]) => isRows(v)).map(([k, v]) => `${k}:\n${formatTable(v as Array<Record<string, unknown>>)}`);
+    return [...scalars, ...tables].join('\n');
   }
   return String(result);
 }
@@ -79,14 +92,24 @@ export function formatKamcmd(method: string, result: unknown): string {
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  // Options come before the command; everything after it is its params (a debit "-200" too).
+  const at = argv.findIndex((a, i) => !a.startsWith('-') && !['--url', '--token'].includes(argv[i - 1] ?? ''));
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, table: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: at < 0 ? argv : argv.slice(0, at), allowPositionals: false, options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, table: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   } catch (e) {
     err(`sca-ctl: ${(e as Error).message}\n${USAGE}`);
     return 2;
   }
-  const [method, ...params] = parsed.positionals;
+  const positionals = at < 0 ? [] : argv.slice(at);
+  const [method, ...raw] = positionals;
+  let params: string[];
+  try {
+    params = raw.map((p) => (p.startsWith('@') && p.length > 1 ? readFileSync(p.slice(1), 'utf8') : p));
+  } catch (e) {
+    err(`sca-ctl: ${(e as Error).message}`);
+    return 2;
+  }
   if (parsed.values.help) {
     out(USAGE);
     return 0;

@@ -14,6 +14,7 @@ import { resume } from '../kamailio/wire.js';
 import { CcMetrics } from '../metrics/cc.js';
 import { CC_METHODS } from '../rpc/cc-methods.js';
 import { CcStore } from '../store/cc-tables.js';
+import { CdrLog } from '../store/cdr-log.js';
 import { Committer } from '../store/committer.js';
 import type { ModuleDeps, ServiceModule } from './module.js';
 
@@ -65,6 +66,20 @@ const startParams = z.object({ call_id: text(255).min(1), h_entry: z.coerce.numb
 const endParams = z.object({ call_id: text(255).min(1), by: z.enum(['caller', 'callee', 'timeout', '']).optional() }).strip();
 const failedParams = z.object({ call_id: text(255).min(1), code: z.coerce.number().int().min(0).max(699).optional() }).strip();
 
+/** Accounts for the live view: those with calls first, at most VIEW_ACCOUNTS of them. */
+const VIEW_ACCOUNTS = 200;
+function accountsView(engine: CcEngine, now: number): unknown[] {
+  const accounts = engine.listAccounts().map((a) => ({ a, calls: engine.callsOf(a.id) }));
+  accounts.sort((x, y) => y.calls.length - x.calls.length || x.a.id.localeCompare(y.a.id));
+  return accounts.slice(0, VIEW_ACCOUNTS).map(({ a, calls }) => ({
+    account: a.id, balance: a.balance, prepaid: a.prepaid, max_calls: a.maxCalls ?? null, max_duration: a.maxDuration ?? null,
+    reserved: engine.reserved(a.id),
+    calls: calls.map((c) => ({
+      ...engine.viewCall(c, now), ends_at: c.connectedAt !== undefined && c.limit !== undefined ? c.connectedAt + c.limit : null,
+    })),
+  }));
+}
+
 export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: CcEngine; readonly store: CcStore; readonly committer: Committer; readonly socket: CallControlSocketServer | undefined } {
   const { config, db, clock } = deps;
   const log = deps.log.child({ component: 'cc' });
@@ -73,8 +88,16 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
   const committer = new Committer(db, deps.log.child({ component: 'store', engine: 'cc' }));
   const metrics = new CcMetrics(deps.registry, engine, committer);
   const dialogs = new DialogRpc({ address: config.cc_jsonrpc_address, log });
+  const cdrLog = new CdrLog({
+    file: config.cc_cdr_file, syslog: config.cc_cdr_syslog, syslogSocket: config.cc_cdr_syslog_socket, syslogTag: config.cc_cdr_syslog_tag,
+    fields: config.cc_cdr_fields, log,
+  });
   const runner: EffectsRunner<CcWrite> = new EffectsRunner<CcWrite>({
-    commit: (writes) => committer.commit(store.changes(writes)),
+    // The CDR lines are written once their rows are committed.
+    commit: async (writes) => {
+      await committer.commit(store.changes(writes));
+      cdrLog.write(writes.flatMap((w) => (w.kind === 'cdr' ? [w.cdr] : [])));
+    },
     sendNotifies: () => undefined,
     run: (commands) => { for (const c of commands) void carryOut(c); },
     timerFired: (key) => {
@@ -125,7 +148,9 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
         const dialog = f.success ? parseDialogId(f.data.dialogid) : undefined;
         if (!f.success || !dialog) return bad(f.success ? `dialogid ${f.data.dialogid}` : f.error.message);
         const out = engine.answered({ callId: f.data.callid, ...dialog }, clock());
-        await runner.run(out);
+        // Not waited for: Kamailio's reply to start acknowledges nothing a restart could lose (the
+        // reconcile finds the answered dialog and its start time at Kamailio).
+        void runner.run(out);
         deps.changed();
         return out.found ? 'Ok' : 'Not found';
       }
@@ -235,6 +260,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
     socket,
     link: { methods, apply: (effects, answer) => runner.run(effects as never, answer) },
     rpc: { table: CC_METHODS, engine: { engine, store }, apply: (effects) => runner.run(effects as never) },
+    view: (now) => ({ accounts: accountsView(engine, now) }),
     status: () => ({
       ready: socketError === undefined, degraded: committer.degraded,
       detail: { pending_rows: committer.pending, socket: socket ? config.call_control_socket : 'off', socket_error: socketError, connections: socket?.connections ?? 0 },
@@ -258,6 +284,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
       await socket?.close();
       runner.stop();
       dialogs.close();
+      await cdrLog.close();
       const left = await committer.drain(5000);
       committer.stop();
       if (left > 0) log.error({ rows: left }, 'STORE: rows not written at shutdown (the database did not take them)');

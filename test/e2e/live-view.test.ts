@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import t from 'tap';
+import { rpc } from '../support/rpc.js';
 import { sdp, type Phone } from '../support/sip-phone.js';
 import { DOMAIN, lineSeize, mark, startStack, subscribeCallInfo, waitLine, type Stack } from '../support/stack.js';
 
@@ -92,6 +93,30 @@ t.test('metrics after the traffic, and sca-ctl against the running stack', async
   t.equal(noToken.status, 4);
   t.match(noToken.stderr, /wants the admin token/);
   writeFileSync('.tap/sca-ctl-session.txt', [seize, list, count].map((r, i) => `$ sca-ctl ${['sca.seize_appearance', 'sca.all_appearances', 'sca.subscription_count call-info'][i]}\n${r.stdout}`).join('\n'));
+});
+
+t.test('call control on the page: an account\'s call with its time left, ended by a click', async (t) => {
+  const cc = (method: string, params: unknown) => rpc(stack.httpPort, method, params, TOKEN);
+  await cc('cc.rate_set', { prefix: '2', connect_fee: 0, price_per_minute: 60, initial_pulse: 1, next_pulse: 1 });
+  await cc('cc.account_set', { account: `100@${DOMAIN}`, prepaid: true, balance: 120, max_calls: 4 });
+  bob.onInvite = (r) => bob.respond(r, 200, 'OK', { body: sdp(5000) });
+  const t0 = performance.now();
+  const call = await p1.invite({ ruri: `sip:200@${DOMAIN}`, to: `<sip:200@${DOMAIN}>`, body: sdp(4000) });
+  t.equal(call.final.status, 200);
+  const account = page.locator(`section.account[data-account="100@${DOMAIN}"]`);
+  const row = account.locator(`tr[data-call-id="${call.dialog!.callId}"]`);
+  await row.locator('[data-testid="call-state"]').filter({ hasText: /^active$/ }).waitFor({ timeout: 1000 });
+  t.ok(performance.now() - t0 < 1500, 'the answered call is on the page within a second');
+  t.match(await account.locator('h2').textContent(), /1\/4 calls/, 'with the account\'s limit');
+  t.equal(await account.getByTestId('balance').textContent(), '120');
+  t.match(await row.getByTestId('time-left').textContent(), /^1[12]\d s$/, 'and the time its credit leaves');
+  await page.screenshot({ path: '.tap/live-view-cc.png', fullPage: true });
+  await row.locator('button[data-action="end-call"]').click();
+  await p1.waitFor((r) => r.msg.method === 'BYE' && r.msg.headers.some(([n, v]) => n === 'call-id' && v === call.dialog!.callId), 3000, 'BYE');
+  await row.waitFor({ state: 'detached', timeout: 1000 });
+  t.pass('the click ended the call: BYE, and the row is gone');
+  t.match(stack.serviceLog(), /"who":"127\.0\.0\.1 \(token\)","method":"cc\.end_call"/, 'logged with who ended it');
+  t.equal(await page.getByTestId('error').textContent(), '', 'no error shown');
 });
 
 t.test('without the token the page gets no data and actions are refused', async (t) => {

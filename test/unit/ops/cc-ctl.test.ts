@@ -1,0 +1,86 @@
+// The cc.* commands through sca-ctl against a running service (in-process, real HTTP): accounts,
+// balances with history, rates from a CSV file (a bad row rejects the file by line number),
+// blacklist, calls, CDRs, metrics; unknown params are errors; changes are logged with who.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import t from 'tap';
+import { buildApp } from '../../../service/app.js';
+import { main } from '../../../service/cli/sca-ctl.js';
+import { loadConfig } from '../../../service/config.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'cc-ctl-'));
+const logs: Array<Record<string, unknown>> = [];
+const stream = new Writable({ write(chunk, _e, cb) { logs.push(JSON.parse(String(chunk)) as Record<string, unknown>); cb(); } });
+let now = 1_800_000_000;
+const cfg = loadConfig({ env: {}, overrides: { evapi_address: ['127.0.0.1:1'], http_port: 0, db_url: `sqlite:${dir}/s.sqlite`, call_control_socket: '', cc_jsonrpc_address: 'udp:127.0.0.1:9' } });
+if (!cfg.ok) throw new Error(cfg.error);
+const app = buildApp(cfg.config, { clock: () => now, logger: { level: 'info', stream } });
+let url = '';
+t.before(async () => { url = await app.start(); });
+t.teardown(() => app.stop());
+
+async function ctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(['--url', url, ...args], {}, (s) => { out += `${s}\n`; }, (s) => { err += `${s}\n`; });
+  return { code, out, err };
+}
+
+t.test('accounts: set (positional or named), show, list, delete; unknown params are errors', async (t) => {
+  t.same(JSON.parse((await ctl('--json', 'cc.account_set', 'joe@example.com', '2', '600', 'true', '1000')).out),
+    { account: 'joe@example.com', max_calls: 2, max_duration: 600, prepaid: true, balance: 1000, plan: 'default' });
+  const show = await ctl('cc.account_show', 'joe@example.com');
+  t.match(show.out, /^account: joe@example.com\nmax_calls: 2\nmax_duration: 600\nprepaid: true\nbalance: 1000\nplan: default\nreserved: 0\navailable: 1000\ncalls:\n\(none\)$/m);
+  t.match((await ctl('--table', 'cc.accounts')).out, /^ACCOUNT\s+BALANCE\s+RESERVED\s+MAX_CALLS\s+MAX_DURATION\s+PREPAID\s+PLAN\s+CALLS\njoe@example\.com\s+1000\s+0\s+2\s+600\s+true\s+default\s+0$/m);
+  const bad = await ctl('--json', 'cc.account_set', '{"account":"joe@example.com","colour":"red"}');
+  t.equal(bad.code, 1, 'a JSON string is not an account');
+  const unknown = await app.http.inject({ method: 'POST', url: '/rpc', payload: { jsonrpc: '2.0', id: 1, method: 'cc.account_set', params: { account: 'joe@example.com', colour: 'red' } } });
+  t.equal(unknown.json().error.code, -32602, 'an unknown named param is an error');
+  t.equal((await ctl('cc.account_set', 'x@example.com')).code, 0);
+  t.equal((await ctl('cc.account_delete', 'x@example.com')).code, 0);
+  t.match((await ctl('cc.account_show', 'x@example.com')).err, /error: 404 - no account x@example.com/);
+  t.ok(logs.some((l) => l.method === 'cc.account_delete' && l.who === '127.0.0.1' && l.msg === 'rpc mutation'), 'changes are logged with who and what');
+});
+
+t.test('balance: credits and debits with a note, kept in the history', async (t) => {
+  await ctl('cc.balance_add', 'joe@example.com', '500', 'top-up by card');
+  now += 10;
+  await ctl('cc.balance_add', 'joe@example.com', '-200', 'refund');
+  t.match((await ctl('cc.account_show', 'joe@example.com')).out, /^balance: 1300$/m);
+  const history = JSON.parse((await ctl('--json', 'cc.balance_history', 'joe@example.com')).out) as Array<{ amount: number; balance: number; note: string; who: string }>;
+  t.same(history.map((h) => [h.amount, h.balance, h.note]), [[-200, 1300, 'refund'], [500, 1500, 'top-up by card'], [1000, 1000, 'set']]);
+  t.match(history[0]!.who, /^127\.0\.0\.1/);
+  t.match((await ctl('cc.balance_add', 'joe@example.com', '0')).err, /error: 500 - usage: cc.balance_add/, 'an amount of 0 is a usage fault');
+});
+
+t.test('rates: one at a time, or a whole CSV file that replaces the table; a bad row rejects it with its line', async (t) => {
+  t.equal((await ctl('cc.rate_set', '31', '10', '20', '30', '6')).code, 0);
+  const file = path.join(dir, 'rates.csv');
+  writeFileSync(file, 'prefix,connect_fee,price_per_minute,initial_pulse,next_pulse\n44,0,5,60,60\n4420,5,12,1,1\n');
+  t.same(JSON.parse((await ctl('--json', 'cc.rates_load', `@${file}`)).out), { plan: 'default', rates: 2 });
+  t.same(JSON.parse((await ctl('--json', 'cc.rates')).out).map((r: { prefix: string }) => r.prefix), ['44', '4420'], 'the old table is gone');
+  writeFileSync(file, '44,0,5,60,60\n45,0,five,60,60\n');
+  const bad = await ctl('cc.rates_load', `@${file}`);
+  t.same([bad.code, bad.err.trim()], [1, 'error: 500 - line 2: price_per_minute "five" must be a whole number; nothing loaded']);
+  t.equal(JSON.parse((await ctl('--json', 'cc.rates')).out).length, 2, 'nothing changed');
+});
+
+t.test('blacklist, calls and CDRs', async (t) => {
+  t.equal((await ctl('cc.blacklist_add', 'source_ip', '203.0.113.9', 'scanner')).code, 0);
+  t.match((await ctl('--table', 'cc.blacklist')).out, /source_ip\s+203\.0\.113\.9\s+scanner/);
+  t.match((await ctl('cc.blacklist_delete', 'source_ip', '198.51.100.1')).err, /not blacklisted/);
+  t.equal((await ctl('cc.calls')).out.trim(), '(none)');
+  t.equal((await ctl('cc.cdrs', 'joe@example.com', '2020-01-01T00:00:00Z')).out.trim(), '(none)');
+  t.match((await ctl('cc.end_call', 'nope')).err, /error: 404 - no call nope/);
+});
+
+t.test('metrics: decisions, calls and reserved credit, with no account label', async (t) => {
+  const text = (await app.http.inject({ url: '/metrics' })).body;
+  t.match(text, /^cc_decisions_total\{result="admitted"\} 0$/m);
+  t.match(text, /^cc_calls\{state="active"\} 0$/m);
+  t.match(text, /^cc_reserved_credit 0$/m);
+  t.match(text, /^cc_decision_latency_seconds_count\{door="socket"\} 0$|cc_decision_latency_seconds/m);
+  t.notMatch(text, /joe@example\.com/);
+});
