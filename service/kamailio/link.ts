@@ -47,12 +47,21 @@ export interface LinkObserver {
 }
 
 export interface LinkOptions {
-  /** Largest frame Kamailio reads (evapi's CLIENT_BUFFER_SIZE is 32768 with the netstring). */
+  /** Largest frame (evapi's CLIENT_BUFFER_SIZE is 32768 with the netstring; below the flow window). */
   frameLimit?: number;
   heartbeatMs?: number;
   /** A ping unanswered this long means the peer is dead: the connection is reset. */
   heartbeatTimeoutMs?: number;
 }
+
+/** Params for a log line: JSON, cut short; undefined and unserializable values included. */
+const preview = (v: unknown): string => {
+  try {
+    return String(JSON.stringify(v)).slice(0, 300);
+  } catch {
+    return String(v).slice(0, 300);
+  }
+};
 
 const NOTIFY_TIMEOUT_MS = 40_000; // longer than tm's 32 s transaction timeout
 const MAX_IN_FLIGHT = 200_000;
@@ -62,9 +71,25 @@ type JsonRpcId = string | number | null;
 interface Peer {
   readonly client: EvapiClient;
   pingId: number;
-  /** The unanswered ping and when it went out. */
+  /** The unanswered heartbeat ping and when it went out. */
   ping: { id: string; at: number } | undefined;
+  /** Flow control: bytes written on this connection, and how many of them Kamailio has read. */
+  written: number;
+  read: number;
+  /** The ping that will tell how far Kamailio has read: the byte count when it went out. */
+  windowPing: { id: string; at: number } | undefined;
+  /** Frames waiting for Kamailio to read what it has. */
+  queue: string[];
+  queuedBytes: number;
 }
+
+/**
+ * Kamailio 5.6's evapi reads a client 32 KB at a time and loses frames whose length prefix or
+ * final comma falls on a read boundary: the service never lets more than this many bytes wait
+ * unread, so every read takes whole frames. A ping marks how far Kamailio has read.
+ */
+const WINDOW_BYTES = 31_000;
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 export class KamailioLink {
   private readonly peers: Peer[];
@@ -76,17 +101,22 @@ export class KamailioLink {
   private readonly frameLimit: number;
   private readonly heartbeatMs: number;
   private readonly heartbeatTimeoutMs: number;
-  readonly counters = { received: 0, bad: 0, notifiesSent: 0, notifiesDropped: 0, split: 0, pongs: 0, resets: 0 };
+  readonly counters = { received: 0, bad: 0, notifiesSent: 0, notifiesDropped: 0, framesDropped: 0, split: 0, pongs: 0, resets: 0 };
   observer: LinkObserver | undefined;
 
   constructor(addresses: readonly string[], private readonly log: LinkLogger, opts: LinkOptions = {}) {
-    this.frameLimit = opts.frameLimit ?? 32_000;
+    this.frameLimit = opts.frameLimit ?? 30_000;
     this.heartbeatMs = opts.heartbeatMs ?? 5_000;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 15_000;
     this.peers = addresses.map((a) => {
       const [host = '127.0.0.1', port = '8448'] = a.split(/:(?=\d+$)/);
-      const peer: Peer = { client: new EvapiClient(host, Number(port), log), pingId: 0, ping: undefined };
+      const peer: Peer = { client: new EvapiClient(host, Number(port), log), pingId: 0, ping: undefined, written: 0, read: 0, windowPing: undefined, queue: [], queuedBytes: 0 };
       peer.client.on('message', (payload: string) => this.receive(peer, payload));
+      peer.client.on('down', () => {
+        if (peer.queue.length > 0) this.log.error({ evapi: peer.client.address, frames: peer.queue.length }, 'Kamailio went away: frames waiting for it are dropped');
+        this.counters.framesDropped += peer.queue.length;
+        Object.assign(peer, { written: 0, read: 0, windowPing: undefined, queue: [], queuedBytes: 0 });
+      });
       peer.client.on('up', () => {
         peer.ping = undefined;
         // Kamailio replays the events it queued while no service was connected.
@@ -168,6 +198,11 @@ export class KamailioLink {
         peer.ping = undefined;
         this.counters.pongs++;
       }
+      if (peer.windowPing && msg.id === peer.windowPing.id) {
+        peer.read = peer.windowPing.at;
+        peer.windowPing = undefined;
+        this.flush(peer);
+      }
       return;
     }
     const id = typeof msg.id === 'string' || typeof msg.id === 'number' ? msg.id : null;
@@ -178,9 +213,9 @@ export class KamailioLink {
     if (!parsed.success) {
       const fallback = entry.method.fallback?.(msg.params);
       const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      if (!fallback) return this.reject(peer, id, -32602, `invalid params: ${issues}`, { method, params: JSON.stringify(msg.params).slice(0, 300) });
+      if (!fallback) return this.reject(peer, id, -32602, `invalid params: ${issues}`, { method, params: preview(msg.params) });
       this.counters.bad++;
-      this.log.error({ method, issues, params: JSON.stringify(msg.params).slice(0, 300) }, 'invalid params from Kamailio; answered with the fallback');
+      this.log.error({ method, issues, params: preview(msg.params) }, 'invalid params from Kamailio; answered with the fallback');
       this.answer(peer, id, fallback, [], undefined);
       return;
     }
@@ -244,7 +279,7 @@ export class KamailioLink {
     const flush = (): void => {
       if (batch.length === 0) return;
       const payload = `{"jsonrpc":"2.0","method":"link.notify","params":{"notifies":[${wire.join(',')}]}}`;
-      if (peer.client.send(payload)) this.sent(batch);
+      if (this.write(peer, payload)) this.sent(batch);
       else this.counters.notifiesDropped += batch.length;
       batch = [];
       wire = [];
@@ -267,7 +302,52 @@ export class KamailioLink {
   }
 
   private sendTo(peer: Peer, message: object): boolean {
-    return peer.client.send(JSON.stringify(message));
+    return this.write(peer, JSON.stringify(message));
+  }
+
+  /** Writes a frame, or queues it until Kamailio has read enough of what it was sent. */
+  private write(peer: Peer, payload: string): boolean {
+    if (!peer.client.isConnected) return false;
+    const size = Buffer.byteLength(payload) + 16;
+    const waiting = peer.written > peer.read;
+    if (peer.queue.length > 0 || (waiting && peer.written + size - peer.read > WINDOW_BYTES)) {
+      if (peer.queuedBytes + size > MAX_QUEUED_BYTES) {
+        this.counters.framesDropped++;
+        this.log.error({ evapi: peer.client.address, queued: peer.queuedBytes }, 'Kamailio reads too slowly: frame dropped');
+        return false;
+      }
+      peer.queue.push(payload);
+      peer.queuedBytes += size;
+      this.askRead(peer);
+      return true;
+    }
+    peer.client.send(payload);
+    peer.written += size;
+    if (peer.written - peer.read > WINDOW_BYTES / 2) this.askRead(peer);
+    return true;
+  }
+
+  /** A ping whose answer tells that Kamailio has read everything written before it. */
+  private askRead(peer: Peer): void {
+    if (peer.windowPing || !peer.client.isConnected) return;
+    const id = `read-${++peer.pingId}`;
+    const ping = JSON.stringify({ jsonrpc: '2.0', method: 'link.ping', id });
+    peer.client.send(ping);
+    peer.written += Buffer.byteLength(ping) + 16;
+    peer.windowPing = { id, at: peer.written };
+  }
+
+  private flush(peer: Peer): void {
+    while (peer.queue.length > 0) {
+      const next = peer.queue[0]!;
+      const size = Buffer.byteLength(next) + 16;
+      if (peer.written > peer.read && peer.written + size - peer.read > WINDOW_BYTES) break;
+      peer.queue.shift();
+      peer.queuedBytes -= size;
+      peer.client.send(next);
+      peer.written += size;
+    }
+    if (peer.queue.length > 0 || peer.written - peer.read > WINDOW_BYTES / 2) this.askRead(peer);
   }
 
   /** Remembers NOTIFYs handed to Kamailio, to time their replies. */

@@ -16,8 +16,10 @@ export interface FakeKamailio {
   close: () => Promise<void>;
   connections: () => number;
   next: (n: number) => Promise<unknown[]>;
-  /** Stop answering pings (a hung Kamailio). */
+  /** Stop answering pings (a hung Kamailio); waking up answers the pings it held back. */
   playDead: (dead: boolean) => void;
+  /** Payload bytes received so far. */
+  bytes: () => number;
 }
 
 export async function fakeKamailio(): Promise<FakeKamailio> {
@@ -26,6 +28,8 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
   let hellos = 0;
   let pings = 0;
   let dead = false;
+  let held: string[] = [];
+  let bytes = 0;
   let socket: net.Socket | undefined;
   let connections = 0;
   const server = net.createServer((s) => {
@@ -36,11 +40,13 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
     s.on('data', (c) => {
       for (const raw of d.push(c).frames) {
         sizes.push(Buffer.byteLength(raw));
+        bytes += Buffer.byteLength(raw);
         const f = JSON.parse(raw) as { method?: string; id?: string };
         if (f.method === 'link.hello') hellos++; // asks Kamailio to replay what it queued
         else if (f.method === 'link.ping') {
           pings++;
           if (!dead) s.write(encodeNetstring(JSON.stringify({ jsonrpc: '2.0', id: f.id, result: 'pong' })));
+          else held.push(String(f.id));
         } else received.push(f);
       }
     });
@@ -61,7 +67,11 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
       for (let i = 0; i < 300 && received.length < n; i++) await new Promise((r) => setTimeout(r, 10));
       return received;
     },
-    playDead: (d) => { dead = d; },
+    playDead: (d) => {
+      dead = d;
+      if (!d) for (const id of held.splice(0)) socket?.write(encodeNetstring(JSON.stringify({ jsonrpc: '2.0', id, result: 'pong' })));
+    },
+    bytes: () => bytes,
   };
 }
 

@@ -227,3 +227,16 @@ t.test('a Kamailio that stops answering pings is noticed and the connection is m
   await until(() => link.connected === 1);
   t.equal(link.connected, 1);
 });
+
+t.test('flow control: never more than the window unread at Kamailio; the rest follows as it reads', async (t) => {
+  const { k, link } = await bareLink(t, { frameLimit: 4000 });
+  k.playDead(true); // reads, but answers no ping: the service cannot know it read anything
+  const many = Array.from({ length: 300 }, (_, i) => notify(i + 1, 600));
+  t.ok(link.sendNotifies(many));
+  await new Promise((r) => setTimeout(r, 300));
+  t.ok(k.bytes() <= 31_000, `${k.bytes()} bytes written before Kamailio said what it read`);
+  k.playDead(false);
+  await until(() => (k.received as Array<{ params?: { notifies: unknown[] } }>).reduce((n, f) => n + (f.params?.notifies.length ?? 0), 0) === 300);
+  t.equal((k.received as Array<{ params?: { notifies: unknown[] } }>).reduce((n, f) => n + (f.params?.notifies.length ?? 0), 0), 300, 'all of it arrives once Kamailio reads');
+  t.equal(link.counters.framesDropped, 0);
+});
