@@ -23,7 +23,10 @@ export interface AppOptions {
 /** Builds the whole service from a validated config; nothing listens until start(). */
 export function buildApp(config: Config, opts: AppOptions = {}) {
   const clock = opts.clock ?? (() => Date.now() / 1000);
-  const http: FastifyInstance = Fastify({ logger: opts.logger ?? { level: config.log_level } });
+  // Request log lines name the path only: a query string is nobody's business in the logs.
+  const serializers = { req: (req: { method: string; url: string; ip: string }) => ({ method: req.method, url: req.url.split('?')[0], ip: req.ip }) };
+  const logger = opts.logger === false ? false : { level: config.log_level, ...(typeof opts.logger === 'object' ? opts.logger : {}), serializers };
+  const http: FastifyInstance = Fastify({ logger, bodyLimit: 20 * 1024 * 1024 });
   const access = new Access(config.admin_token);
   const db: Database = openDatabase(config.db_url);
   const link = new KamailioLink(config.evapi_address, http.log.child({ component: 'kamailio' }), {
@@ -50,6 +53,14 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
     link.onUp(() => m.linkUp?.());
   }
   registerRpc(http, { clock, access, modules: modules.flatMap((m) => (m.rpc ? [m.rpc] : [])), changed: view.changed });
+
+  // A request whose Host is not this service's is refused (DNS rebinding, without a token).
+  http.addHook('onRequest', async (req, reply) => {
+    if (!access.hostAllowed(req.headers.host)) {
+      http.log.warn({ ip: req.ip, host: req.headers.host }, 'request refused: foreign Host');
+      return reply.code(403).send({ error: 'this service answers to its own address only' });
+    }
+  });
 
   let storeOpen = false;
   // Probes and scrapes come every few seconds: their request log lines would drown the rest.

@@ -18,7 +18,8 @@ export const configSchema = z.object({
   /** Kamailio's server_id: rows of other servers in a shared table are left alone. */
   server_id: z.coerce.number().int().nonnegative().default(0),
   /** evapi endpoints of the Kamailio instances (host:port), each one's bind_addr. */
-  evapi_address: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).default(['127.0.0.1:8448']),
+  evapi_address: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port').refine((a) => Number(a.split(':').at(-1)) >= 1 && Number(a.split(':').at(-1)) <= 65535, 'a port from 1 to 65535'))
+    .min(1).default(['127.0.0.1:8448']),
   /** The link pings every Kamailio this often (s); one silent for link_heartbeat_timeout is reconnected. */
   link_heartbeat_interval: z.coerce.number().min(0.05).max(3600).default(5),
   link_heartbeat_timeout: z.coerce.number().min(0.1).max(3600).default(15),
@@ -35,17 +36,21 @@ export const configSchema = z.object({
 export type Config = z.infer<typeof configSchema>;
 
 const LISTS = new Set(['evapi_address']);
-const MAPS = new Set(['aor_max_appearances']);
+const MAPS = new Set(['aor_max_appearances', 'aor_members']);
+
+/** A setting written as text (an environment variable, --set): lists comma-separated, maps JSON. */
+export function settingFromText(key: string, value: string): unknown {
+  if (LISTS.has(key)) return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (MAPS.has(key)) return JSON.parse(value) as unknown;
+  return value;
+}
 
 /** Reads SCA_* variables for the schema's keys. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(configSchema.shape)) {
     const value = env[`SCA_${key.toUpperCase()}`];
-    if (value === undefined) continue;
-    if (LISTS.has(key)) out[key] = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    else if (MAPS.has(key)) out[key] = JSON.parse(value) as unknown;
-    else out[key] = value;
+    if (value !== undefined) out[key] = settingFromText(key, value);
   }
   return out;
 }

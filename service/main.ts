@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { buildApp } from './app.js';
-import { loadConfig } from './config.js';
+import { loadConfig, settingFromText } from './config.js';
 
 // `npm start [-- --config FILE] [--set key=value ...]`: runs the service until SIGTERM/SIGINT.
 const { values } = parseArgs({
@@ -15,8 +15,12 @@ for (const kv of values.set ?? []) {
     process.exit(2);
   }
   const key = kv.slice(0, eq);
-  const value = kv.slice(eq + 1);
-  overrides[key] = key === 'evapi_address' ? value.split(',') : key === 'aor_max_appearances' ? JSON.parse(value) : value;
+  try {
+    overrides[key] = settingFromText(key, kv.slice(eq + 1));
+  } catch (err) {
+    console.error(`--set ${key}: ${(err as Error).message}`);
+    process.exit(2);
+  }
 }
 const loaded = loadConfig({ file: values.config, env: process.env, overrides });
 if (!loaded.ok) {

@@ -42,15 +42,21 @@ export interface TransactionIds {
   readonly tlabel: number;
 }
 
-export const renderHeaders = (headers: readonly Header[]): string => headers.map(([name, value]) => `${name}: ${value}\r\n`).join('');
+/**
+ * A header value as it may go on the wire: what came from the network (a lone CR in a display
+ * name, an RPC param) never ends a header line or starts another one.
+ */
+export const headerValue = (v: string): string => v.replace(/[\r\n\0]/g, ' ');
+
+export const renderHeaders = (headers: readonly Header[]): string => headers.map(([name, value]) => `${name}: ${headerValue(value)}\r\n`).join('');
 
 const uriOf = (route: string): string => /<([^>]+)>/.exec(route)?.[1] ?? route.trim();
 
 /** A NOTIFY as t_uac_send() takes it; a route set is sent as Route headers via its first hop. */
 export function renderNotify(n: Pick<OutboundNotify, 'ruri' | 'route' | 'headers'>): WireNotify {
-  const lines = n.headers.map(([name, value]) => `${name}: ${value}\r\n`);
-  if (n.route.length > 0) lines.splice(4, 0, `Route: ${n.route.join(',')}\r\n`);
-  return { ruri: n.ruri, nexthop: n.route.length > 0 ? uriOf(n.route[0]!) : '', hdrs: lines.join('') };
+  const lines = n.headers.map(([name, value]) => `${name}: ${headerValue(value)}\r\n`);
+  if (n.route.length > 0) lines.splice(4, 0, `Route: ${headerValue(n.route.join(','))}\r\n`);
+  return { ruri: headerValue(n.ruri), nexthop: n.route.length > 0 ? headerValue(uriOf(n.route[0]!)) : '', hdrs: lines.join('') };
 }
 
 /** The answer that resumes a suspended transaction: a reply, or the request goes on edited. */
@@ -59,11 +65,11 @@ export function resume(ids: TransactionIds, reply: SipReply | undefined, edit: M
     tindex: ids.tindex,
     tlabel: ids.tlabel,
     code: reply?.code ?? 0,
-    reason: reply?.reason ?? '',
+    reason: headerValue(reply?.reason ?? ''),
     hdrs: reply ? renderHeaders(reply.headers) : '',
     rm_hdrs: reply ? '' : (edit?.removeHeaders ?? []).join('|'),
     add_hdrs: reply ? '' : renderHeaders(edit?.appendHeaders ?? []),
-    ruri: reply ? '' : edit?.ruri ?? '',
+    ruri: reply ? '' : headerValue(edit?.ruri ?? ''),
     flags: reply ? '' : (edit?.flags ?? []).join(','),
   };
 }

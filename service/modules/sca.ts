@@ -28,7 +28,7 @@ import type { ModuleDeps, ServiceModule } from './module.js';
 const ids = { tindex: z.number().int().nonnegative(), tlabel: z.number().int().nonnegative() };
 // The engine's inputs without the clock; Kamailio sends an empty string for an unset value.
 const optionalText = z.string().optional().transform((s) => (s === '' ? undefined : s));
-const subscribeParams = subscribeInput.omit({ now: true, ruri: true, to_tag: true }).extend({ ...ids, ruri: optionalText, to_tag: optionalText }).strip();
+const subscribeParams = subscribeInput.omit({ now: true, ruri: true, to_tag: true, auth_user: true }).extend({ ...ids, ruri: optionalText, to_tag: optionalText, auth_user: optionalText }).strip();
 const inviteParams = subscribeInput.pick({ msg: true }).extend({ ...ids, ruri: optionalText }).strip();
 const callEventParams = callEventInput.omit({ now: true, mask: true }).strip();
 const notifyReplyParams = notifyReplyInput.omit({ now: true }).strip();
@@ -70,7 +70,7 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
   const subscribe: LinkMethod<z.infer<typeof subscribeParams>> = {
     params: subscribeParams,
     handle(p) {
-      const out = engine.subscribe({ msg: p.msg, ruri: p.ruri, to_tag: p.to_tag, now: clock() });
+      const out = engine.subscribe({ msg: p.msg, ruri: p.ruri, to_tag: p.to_tag, auth_user: p.auth_user, now: clock() });
       log.info({ aor: out.aor, callId: callIdOf(p.msg), code: out.reply.code, notifies: out.notifies.length }, `SUBSCRIBE ${out.reply.code} ${out.reply.reason}`);
       metrics.subscribed(out);
       return { answer: { ...resume(p, out.reply, undefined) }, effects: out };

@@ -9,7 +9,9 @@ import type { RpcOutcome, RpcTable } from './methods.js';
  * with structured results. Faults carry the module's texts.
  */
 const event = z.enum(['call-info', 'line-seize']);
-const aor = z.string().min(1);
+/** Text that may end up in a header: no control characters. */
+const text = z.string().min(1).max(512).regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters');
+const aor = text;
 const index = z.coerce.number().int();
 const none = z.object({}).strict();
 
@@ -55,13 +57,13 @@ export const SCA_METHODS: RpcTable<ScaEngine> = {
     run: ({ engine }, a) => fromAdmin(engine.showAppearance(a.aor as string, a.index as number | undefined)),
   },
   'sca.seize_appearance': {
-    params: ['aor', 'owner'], schema: z.object({ aor, owner: z.string().min(1) }).strict(), usage: 'usage: sca.seize_appearance sip:user@domain sip:user@IP', mutates: true,
+    params: ['aor', 'owner'], schema: z.object({ aor, owner: text }).strict(), usage: 'usage: sca.seize_appearance sip:user@domain sip:user@IP', mutates: true,
     run: ({ engine, now }, a) => fromAdmin(engine.seizeAppearance(a.aor as string, a.owner as string, now), (v) => ({
       aor: a.aor, index: v.index, owner: a.owner, message: `Seized ${a.aor as string} appearance-index ${v.index} for ${a.owner as string}`,
     })),
   },
   'sca.update_appearance': {
-    params: ['aor', 'index', 'state', 'uri'], schema: z.object({ aor, index, state: z.string().min(1), uri: z.string().min(1).optional() }).strict(),
+    params: ['aor', 'index', 'state', 'uri'], schema: z.object({ aor, index, state: z.string().min(1), uri: text.optional() }).strict(),
     usage: 'Usage: sca.update_appearance sip:user@domain appearance-index appearance-state [appearance-uri]', mutates: true,
     run: ({ engine, now }, a) => fromAdmin(engine.updateAppearance(a.aor as string, a.index as number, a.state as string, a.uri as string | undefined, now), () => ({ aor: a.aor, index: a.index, state: a.state })),
   },

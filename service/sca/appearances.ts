@@ -1,4 +1,5 @@
 import type { Journal } from './journal.js';
+import { own } from './limits.js';
 import { nextState, type Trigger } from './transitions.js';
 import type { Appearance, AppearanceDetails, AppearanceState } from './types.js';
 
@@ -72,7 +73,7 @@ export class AppearanceTable {
       if (index > max) return { ok: false, why: 'exhausted' };
     }
     const appearance: Appearance = {
-      index, state, owner, callee: '', uri: '', dialog: undefined, direction: undefined,
+      index, state, owner: own(owner), callee: '', uri: '', dialog: undefined, direction: undefined,
       ctime: now, mtime: now, pending: undefined,
     };
     line.set(index, appearance);
@@ -90,7 +91,7 @@ export class AppearanceTable {
   transition(aor: string, app: Appearance, trigger: Trigger, now: number, named?: AppearanceState): boolean {
     const to = nextState(app.state, trigger, named);
     if (to === undefined || to === app.state) return false;
-    const a = this.own(aor, app);
+    const a = this.stored(aor, app);
     a.state = to;
     a.mtime = now;
     this.journal.appearance(aor, app.index);
@@ -99,13 +100,20 @@ export class AppearanceTable {
 
   /** Changes who holds the appearance, the call it carries and how it is shown. */
   update(aor: string, app: Appearance, details: AppearanceDetails): void {
-    Object.assign(this.own(aor, app), details);
+    const d = details;
+    Object.assign(this.stored(aor, app), {
+      ...d,
+      ...(d.owner !== undefined ? { owner: own(d.owner) } : {}),
+      ...(d.callee !== undefined ? { callee: own(d.callee) } : {}),
+      ...(d.uri !== undefined ? { uri: own(d.uri) } : {}),
+      ...(d.dialog ? { dialog: { callId: own(d.dialog.callId), fromTag: own(d.dialog.fromTag), toTag: own(d.dialog.toTag) } } : {}),
+    });
     this.journal.appearance(aor, app.index);
   }
 
-  /** A re-seize of an appearance the phone already holds starts its stale timer again. */
+  /** The operator set the state it has: its time starts again, as the module does. */
   renew(aor: string, app: Appearance, now: number): void {
-    this.own(aor, app).mtime = now;
+    this.stored(aor, app).mtime = now;
     this.journal.appearance(aor, app.index);
   }
 
@@ -156,7 +164,7 @@ export class AppearanceTable {
   }
 
   /** The stored object behind `app`; an appearance of another line or a released one is a bug. */
-  private own(aor: string, app: Appearance): Mutable<Appearance> {
+  private stored(aor: string, app: Appearance): Mutable<Appearance> {
     const a = this.lines.get(aor)?.get(app.index);
     if (a !== app) throw new Error(`appearance ${aor} #${app.index} is not in the table`);
     return a;

@@ -2,6 +2,7 @@ import { formatCallInfoValue, isScaValue, parseCallInfo, toScaCallInfo, type Sca
 import { firstHeader, headerLines, headerValues, type SipMessage } from '../sip/message.js';
 import { parseNameAddr, tagOf, type NameAddr } from '../sip/name-addr.js';
 import { canonicalAor, extractAor } from '../sip/uri.js';
+import { fits, MAX } from './limits.js';
 import type { Notify, SipReply } from './types.js';
 
 /**
@@ -100,6 +101,12 @@ export function readCallMessage(msg: SipMessage): ReadResult {
   }
   const callId = (firstHeader(msg, 'call-id') ?? '').trim();
   if (callId === '') return { ok: false, why: 'no Call-ID' };
+  // Values an appearance would keep must fit its row.
+  if (!fits(callId, MAX.callId) || !fits(fromTag, MAX.tag) || (tagOf(to.value) ?? '').length > MAX.tag
+    || !fits(from.value.uri, MAX.uri) || !fits(to.value.uri, MAX.uri) || (contact ?? '').length > MAX.uri
+    || (from.value.display ?? '').length > MAX.display || (to.value.display ?? '').length > MAX.display) {
+    return { ok: false, why: 'a Call-ID, tag, URI or display name too long to keep' };
+  }
   const request = msg.kind === 'request';
   return {
     ok: true,

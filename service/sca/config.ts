@@ -15,6 +15,17 @@ export const scaConfigSchema = z.object({
   aor_max_appearances: z.record(z.string(), z.number().int().min(1).max(999)).default({}),
   server_address: z.string().min(1).optional(),
   seized_timeout: z.coerce.number().positive().default(120),
+  /**
+   * Who may subscribe to a line, when the proxy authenticated the SUBSCRIBE: the line's own user
+   * (`user`), that user or the members listed in aor_members (`members`), anyone (`open`, the
+   * native module). Unauthenticated SUBSCRIBEs (authentication off in the proxy) are not checked.
+   */
+  line_membership: z.enum(['members', 'user', 'open']).default('members'),
+  /** Per-AoR lists of the authentication users (user or user@domain) allowed on the line. */
+  aor_members: z.record(z.string(), z.array(z.string().min(1))).default({}),
+  /** Bounds on memory: new subscriptions past these get 403 (per line) or 503 (in all). */
+  max_subscriptions_per_line: z.coerce.number().int().min(1).max(100_000).default(200),
+  max_subscriptions: z.coerce.number().int().min(1).max(10_000_000).default(500_000),
   active_pending_timeout: z.coerce.number().positive().default(35),
 });
 

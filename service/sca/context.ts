@@ -12,10 +12,25 @@ export class ScaContext {
   /** Running totals the service exports as metrics. */
   readonly stats = { orphansReleased: 0 };
 
+  private readonly members: Map<string, Set<string>>;
+
   constructor(readonly config: EngineConfig) {
-    // A Map, not the config object: an AoR such as "__proto__" must not find a prototype's value.
+    // Maps, not the config objects: an AoR such as "__proto__" must not find a prototype's value.
     const perAor = new Map(Object.entries(config.aor_max_appearances));
     this.appearances = new AppearanceTable((aor) => perAor.get(aor) ?? config.max_appearances, this.journal);
+    this.members = new Map(Object.entries(config.aor_members).map(([aor, list]) => [aor, new Set(list.map((m) => m.toLowerCase()))]));
+  }
+
+  /** Whether an authenticated user may subscribe to a line (line_membership). */
+  mayJoin(aor: string, authUser: string): boolean {
+    const policy = this.config.line_membership;
+    if (policy === 'open') return true;
+    const user = authUser.toLowerCase();
+    const m = /^sips?:([^@;]+)@([^;>:]+)/i.exec(aor);
+    const aorUser = m?.[1]?.toLowerCase();
+    const aorDomainName = m?.[2]?.toLowerCase();
+    if (user === aorUser || user === `${aorUser}@${aorDomainName}`) return true;
+    return policy === 'members' && (this.members.get(aor)?.has(user) ?? false);
   }
 
   /** The rows the current operation changed, as of now. */

@@ -46,7 +46,7 @@ export class ScaEngine {
   subscribe(input: SubscribeJson): WithEffects<SubscribeOutcome> {
     const msg = parseMessage(input.msg);
     if (!msg.ok) return this.finish({ reply: { code: 400, reason: 'Bad Request', headers: [] }, notifies: [], toTag: undefined, aor: undefined });
-    return this.finish(handleSubscribe(this.ctx, { msg: msg.value, ruri: input.ruri, toTag: input.to_tag, now: input.now }));
+    return this.finish(handleSubscribe(this.ctx, { msg: msg.value, ruri: input.ruri, toTag: input.to_tag, authUser: input.auth_user, now: input.now }));
   }
 
   callEvent(input: CallEventJson): WithEffects<CallEventOutcome> {

@@ -5,7 +5,8 @@ import type { Notify } from './types.js';
  * One purge pass (the module's two timers, run every purge_expired_interval): expired
  * subscriptions get their terminated NOTIFY and go, an expired line-seize gives back its
  * still-seized index; seized appearances older than seized_timeout and callee appearances never
- * ACKed within active_pending_timeout are released, with one group NOTIFY per line.
+ * ACKed within active_pending_timeout are released, with one group NOTIFY per line; lines left
+ * with no subscription and no appearance are dropped.
  */
 export function purge(ctx: ScaContext, now: number): Notify[] {
   const notifies: Notify[] = [];
@@ -25,5 +26,11 @@ export function purge(ctx: ScaContext, now: number): Notify[] {
     }
   }
   for (const aor of lost) notifies.push(...ctx.notifyGroup(aor, now));
+  // A line nobody watches and nobody uses any more is forgotten (memory stays bounded).
+  for (const aor of ctx.appearances.aors()) {
+    if (ctx.appearances.list(aor).length === 0 && ctx.subscriptions.countFor(aor, 'call-info') + ctx.subscriptions.countFor(aor, 'line-seize') === 0) {
+      ctx.appearances.unregister(aor);
+    }
+  }
   return notifies;
 }

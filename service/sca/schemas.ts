@@ -14,6 +14,8 @@ export const subscribeInput = z.object({
   ruri: z.string().min(1).optional(),
   /** The To-tag the proxy's reply will carry ($ltt(t)). */
   to_tag: z.string().min(1).optional(),
+  /** Who the proxy authenticated ($au), if it did. */
+  auth_user: z.string().min(1).max(255).optional(),
   now: seconds,
 }).strict();
 export type SubscribeJson = z.infer<typeof subscribeInput>;

@@ -4,6 +4,7 @@ import { firstHeader, headerLines, headerValues, type SipMessage } from '../sip/
 import { parseNameAddr, tagOf } from '../sip/name-addr.js';
 import { extractAor, parseUri } from '../sip/uri.js';
 import type { ScaContext } from './context.js';
+import { fits, MAX, own } from './limits.js';
 import type { EventPackage, Notify, SipReply, Subscription } from './types.js';
 
 export interface SubscribeInput {
@@ -12,6 +13,8 @@ export interface SubscribeInput {
   readonly ruri: string | undefined;
   /** The To-tag the proxy's reply will carry ($ltt(t) after t_newtran). */
   readonly toTag: string | undefined;
+  /** Who the proxy authenticated, if it did. */
+  readonly authUser?: string | undefined;
   readonly now: number;
 }
 
@@ -78,17 +81,20 @@ function readRequest(input: SubscribeInput, event: EventPackage, maxExpires: num
     if (!parseNameAddr(rr, 'Record-Route').ok) return undefined;
     routeSet.push(rr);
   }
+  // An in-dialog SUBSCRIBE is matched on its raw To URI, an initial one on the R-URI's AoR.
+  const aor = requestToTag !== undefined ? to.value.uri : extractAor(currentRuri);
+  if (!fits(aor, MAX.uri) || !fits(contact.value.uri, MAX.uri) || !fits(callId, MAX.callId) || !fits(fromTag, MAX.tag)
+    || !fits(toTag, MAX.tag) || !fits(routeSet.join(','), MAX.routeSet)) return undefined;
   return {
     event,
     expires,
-    subscriber: contact.value.uri,
-    // An in-dialog SUBSCRIBE is matched on its raw To URI, an initial one on the R-URI's AoR.
-    aor: requestToTag !== undefined ? to.value.uri : extractAor(currentRuri),
-    callId,
-    fromTag,
-    toTag,
+    subscriber: own(contact.value.uri),
+    aor: own(aor),
+    callId: own(callId),
+    fromTag: own(fromTag),
+    toTag: own(toTag),
     inDialog: requestToTag !== undefined,
-    routeSet,
+    routeSet: routeSet.map(own),
     requestUri,
   };
 }
@@ -117,7 +123,21 @@ export function handleSubscribe(ctx: ScaContext, input: SubscribeInput): Subscri
   }
 
   const existing = ctx.subscriptions.get(req.aor, event, req.subscriber);
-  if (!existing && req.inDialog) return failed(reply(481, 'Call Leg/Transaction Does Not Exist'), req.aor);
+  // An in-dialog SUBSCRIBE must name the subscription's dialog (RFC 6665): a Contact alone, with
+  // another Call-ID or tags, neither refreshes nor ends someone else's subscription.
+  const sameDialog = existing !== undefined && existing.callId === req.callId && existing.toTag === req.toTag && existing.fromTag === req.fromTag;
+  if (req.inDialog && !sameDialog) return failed(reply(481, 'Call Leg/Transaction Does Not Exist'), req.aor);
+
+  if (!req.inDialog && input.authUser !== undefined && !ctx.mayJoin(req.aor, input.authUser)) {
+    return failed(reply(403, 'Forbidden - Not A Member Of This Line'), req.aor, event);
+  }
+
+  // Memory is bounded: a new subscription past the caps is refused; refreshes always go through.
+  if (!existing && req.expires > 0) {
+    const onLine = ctx.subscriptions.countFor(req.aor, 'call-info') + ctx.subscriptions.countFor(req.aor, 'line-seize');
+    if (onLine >= ctx.config.max_subscriptions_per_line) return failed(reply(403, 'Forbidden - Too Many Subscriptions On This Line'), req.aor, event);
+    if (ctx.subscriptions.count() >= ctx.config.max_subscriptions) return failed(reply(503, 'Service Unavailable - Subscription Limit', [['Retry-After', '60']]), req.aor, event);
+  }
 
   const okReply = reply(event === 'call-info' ? 202 : 200, event === 'call-info' ? 'Accepted' : 'OK', [
     ['Event', event],
@@ -152,18 +172,20 @@ export function handleSubscribe(ctx: ScaContext, input: SubscribeInput): Subscri
 /**
  * Seizes the requested index (0 = lowest free) for a line-seize. A phone re-seizing the index it
  * already holds is granted again (Polycoms re-send line-seize; a UDP retransmission must not
- * get 480); seizing another index gives the old one back.
+ * get 480), but its stale timer keeps counting from the first seize: re-seizing cannot hold an
+ * index forever. Seizing another index gives the old one back.
  */
 function seizeFor(ctx: ScaContext, req: SubscribeRequest, existing: Subscription | undefined, requested: number, now: number): number | undefined {
+  const fresh = !ctx.appearances.isShared(req.aor);
   ctx.appearances.register(req.aor);
   const held = existing && existing.index > 0 ? ctx.appearances.get(req.aor, existing.index) : undefined;
   const ownSeized = held && held.state === 'seized' && held.owner === req.subscriber ? held : undefined;
-  if (ownSeized && (requested === 0 || requested === ownSeized.index)) {
-    ctx.appearances.renew(req.aor, ownSeized, now);
-    return ownSeized.index;
-  }
+  if (ownSeized && (requested === 0 || requested === ownSeized.index)) return ownSeized.index;
   const result = ctx.appearances.seize(req.aor, requested, req.subscriber, now);
-  if (!result.ok) return undefined;
+  if (!result.ok) {
+    if (fresh) ctx.appearances.unregister(req.aor); // a refused seize leaves no line behind
+    return undefined;
+  }
   if (ownSeized) ctx.appearances.release(req.aor, ownSeized.index);
   return result.appearance.index;
 }

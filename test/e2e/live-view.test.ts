@@ -39,7 +39,7 @@ async function shows(index: number, state: string): Promise<number> {
 
 t.test('a SIP change appears on the page; a click on release idles the line for the phones', async (t) => {
   for (const p of [p1, p2, bob]) await p.register();
-  await page.goto(`http://127.0.0.1:${stack.httpPort}/?token=${TOKEN}`);
+  await page.goto(`http://127.0.0.1:${stack.httpPort}/#token=${TOKEN}`);
   await page.getByTestId('status').filter({ hasText: 'live' }).waitFor({ timeout: 3000 });
   await subscribeCallInfo(p1);
   await subscribeCallInfo(p2);

@@ -1,7 +1,7 @@
 // A small scripted SIP phone for end-to-end tests: UDP on 127.0.0.1, every request sent through
 // the proxy (outbound proxy), dialogs with route sets, NOTIFYs and BYEs answered automatically.
 import dgram from 'node:dgram';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { firstHeader, headerValues, parseMessage, type SipMessage } from '../../service/sip/message.js';
 import { parseNameAddr, tagOf } from '../../service/sip/name-addr.js';
 
@@ -221,6 +221,31 @@ export class Phone {
       callId: hdr(m, 'call-id')!, localTag: toTag ?? '', remoteTag: tagOf(from.value) ?? '', localUri: to.replace(/;\s*tag=[^;]*/, ''),
       remoteUri: `<${from.value.uri}>`, remoteTarget: contact.value.uri, routeSet: headerValues(m, 'record-route'), cseq: 0,
     };
+  }
+
+  /**
+   * An out-of-dialog request answered with a digest challenge (401/407) is sent again with the
+   * credentials (RFC 2617, MD5, qop=auth when offered), as a phone with a password does.
+   */
+  async withAuth(method: string, o: Parameters<Phone['request']>[1], password: string, user = this.user): Promise<SipMessage> {
+    const callId = o.callId ?? `${rand()}@${this.name}`;
+    const fromTag = o.fromTag ?? rand();
+    const first = await this.request(method, { ...o, callId, fromTag }).final;
+    if (first.status !== 401 && first.status !== 407) return first;
+    const header = first.status === 401 ? 'www-authenticate' : 'proxy-authenticate';
+    const challenge = hdr(first, header) ?? '';
+    const param = (k: string) => new RegExp(`${k}="?([^",]+)"?`, 'i').exec(challenge)?.[1];
+    const realm = param('realm') ?? this.domain;
+    const nonce = param('nonce') ?? '';
+    const qop = /qop="?[^"]*auth/.test(challenge) ? 'auth' : undefined;
+    const md5 = (x: string) => createHash('md5').update(x).digest('hex');
+    const uri = o.ruri;
+    const ha1 = md5(`${user}:${realm}:${password}`);
+    const ha2 = md5(`${method}:${uri}`);
+    const cnonce = rand();
+    const response = qop ? md5(`${ha1}:${nonce}:00000001:${cnonce}:${qop}:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
+    const creds = `Digest username="${user}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5${qop ? `, qop=${qop}, nc=00000001, cnonce="${cnonce}"` : ''}`;
+    return this.request(method, { ...o, callId, fromTag, cseq: (o.cseq ?? 1) + 1, headers: [...(o.headers ?? []), [first.status === 401 ? 'Authorization' : 'Proxy-Authorization', creds]] }).final;
   }
 
   async register(expires = 3600): Promise<SipMessage> {

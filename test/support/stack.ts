@@ -50,17 +50,20 @@ export async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** Service settings (see service/config.ts); cc_link: 1 runs call control through cc-routes.cfg. */
+/**
+ * Service settings (see service/config.ts); cc_link: 1 runs call control through cc-routes.cfg;
+ * auth_db: a SQLite file with Kamailio's subscriber table turns digest authentication on.
+ */
 export async function startStack(settings: Record<string, string | number> = {}): Promise<Stack> {
   const sipPort = await freeUdpPort();
   const evapiPort = await freeTcpPort();
   const httpPort = await freeTcpPort();
   const jsonrpcPort = await freeUdpPort();
   const dir = mkdtempSync(path.join(tmpdir(), 'sca-e2e-'));
-  const { cc_link: ccLink, ...serviceSettings } = settings;
+  const { cc_link: ccLink, auth_db: authDb, ...serviceSettings } = settings;
   const sets = Object.entries({ log_level: 'debug', ...serviceSettings }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
   const args = ['--sip-port', String(sipPort), '--evapi-port', String(evapiPort), '--http-port', String(httpPort), '--jsonrpc-port', String(jsonrpcPort),
-    '--dir', dir, '--domain', DOMAIN, ...(ccLink ? ['--cc-link'] : [])];
+    '--dir', dir, '--domain', DOMAIN, ...(ccLink ? ['--cc-link'] : []), ...(authDb ? ['--auth-db', String(authDb)] : [])];
   await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'start', ...args, ...sets], { cwd: ROOT });
   const phones: Phone[] = [];
   return {
