@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Starts or stops the whole stack on 127.0.0.1: Kamailio with kamailio/kamailio.cfg and sca-service.
+# Starts or stops the whole product: Kamailio with kamailio/kamailio.cfg and sca-service (compiled
+# to dist/, on an embedded SQLite store). `npm start` runs `start`; on a fresh Debian machine as
+# root it installs Kamailio 5.6 from Debian's packages first (or stops with the command).
 #
-#   scripts/stack.sh start [--sip-port 5060] [--evapi-port 8448] [--http-port 8090]
+#   scripts/stack.sh start [--sip-ip 127.0.0.1] [--sip-port 5060] [--evapi-port 8448] [--http-port 8090]
 #                          [--jsonrpc-port 5810] [--domain pbx.example.com] [--dir DIR]
-#                          [--cc-link] [--set key=value]...
+#                          [--cc-link] [--auth-db SQLITE_FILE] [--set key=value]...
 #   scripts/stack.sh stop  [--sip-port 5060] [--dir DIR]
 #   scripts/stack.sh status [--sip-port 5060] [--dir DIR]
 #   scripts/stack.sh kill-service|start-service [same options as start]   (crash and restart
@@ -12,25 +14,28 @@
 # DIR (default .stack/<sip-port>) holds the pid files, Kamailio's control socket, the call-control
 # socket (cc.sock), the logs (kamailio.log, service.log) and the service's store (sca.sqlite).
 # Call control goes through Kamailio's stock call_control module, or with --cc-link through
-# kamailio/cc-routes.cfg. --set passes service settings (see service/config.ts).
+# kamailio/cc-routes.cfg. --auth-db turns digest authentication on (WITH_AUTH), users from the
+# subscriber table of that SQLite file. --set passes service settings (see service/config.ts).
 # `start` returns once Kamailio listens and the service is connected to it (/readyz 200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 cmd=${1:-}; shift || true
-SIP_PORT=5060; EVAPI_PORT=""; HTTP_PORT=""; JSONRPC_PORT=""; DOMAIN=pbx.example.com; DIR=""; SETS=(); KDEFS=()
+SIP_IP=127.0.0.1; SIP_PORT=5060; EVAPI_PORT=""; HTTP_PORT=""; JSONRPC_PORT=""; DOMAIN=pbx.example.com; DIR=""; SETS=(); KDEFS=()
 while [ $# -gt 0 ]; do
   case $1 in
+    --sip-ip) SIP_IP=$2; shift 2;;
     --sip-port) SIP_PORT=$2; shift 2;;
     --evapi-port) EVAPI_PORT=$2; shift 2;;
     --http-port) HTTP_PORT=$2; shift 2;;
     --jsonrpc-port) JSONRPC_PORT=$2; shift 2;;
     --cc-link) KDEFS+=(-A WITH_CC_LINK); shift;;
+    --auth-db) KDEFS+=(-A WITH_AUTH -A "DB_URL=\"sqlite://$2\""); shift 2;;
     --domain) DOMAIN=$2; shift 2;;
     --dir) DIR=$2; shift 2;;
     --set) SETS+=(--set "$2"); shift 2;;
-    *) echo "stack.sh: unknown option $1" >&2; sed -n '2,12p' "$0" >&2; exit 2;;
+    *) echo "stack.sh: unknown option $1" >&2; sed -n '2,16p' "$0" >&2; exit 2;;
   esac
 done
 EVAPI_PORT=${EVAPI_PORT:-$((SIP_PORT + 3388))}
@@ -51,7 +56,7 @@ stop_pid() { # stop_pid PIDFILE: TERM, wait up to 5 s, then KILL
 }
 
 start_service() {
-  node --import tsx "$ROOT/service/main.ts" --set "evapi_address=127.0.0.1:$EVAPI_PORT" \
+  node "$ROOT/dist/service/main.js" --set "evapi_address=127.0.0.1:$EVAPI_PORT" \
     --set "http_port=$HTTP_PORT" --set "db_url=sqlite:$DIR/sca.sqlite" --set "call_control_socket=$DIR/cc.sock" \
     --set "cc_jsonrpc_address=udp:127.0.0.1:$JSONRPC_PORT" ${SETS[@]+"${SETS[@]}"} >>"$DIR/service.log" 2>&1 &
   echo $! >"$DIR/service.pid"
@@ -77,7 +82,12 @@ healthy() {
 
 case $cmd in
   start)
-    command -v kamailio >/dev/null || { echo "stack.sh: kamailio is not installed: apt-get install -y kamailio kamailio-extra-modules kamailio-json-modules kamailio-utils-modules" >&2; exit 1; }
+    # shellcheck source=scripts/deps.sh
+    . "$ROOT/scripts/deps.sh"
+    export DEPS_LOG="$DIR/deps.log"
+    ensure_npm "$ROOT" || exit 1
+    ensure_kamailio "$ROOT/kamailio/kamailio.cfg" || exit 1
+    ensure_build "$ROOT" || exit 1
     if alive "$DIR/kamailio.pid" || alive "$DIR/service.pid"; then echo "stack.sh: already running in $DIR" >&2; exit 1; fi
     # The service first: Kamailio's call_control module connects to its socket when it starts
     # (and waits 10 s before trying again if nothing is there).
@@ -89,13 +99,22 @@ case $cmd in
       sleep 0.1
     done
     kamailio -DD -E -f "$ROOT/kamailio/kamailio.cfg" -m 256 -M 16 -Y "$DIR" \
-      -A "SIP_PORT=$SIP_PORT" -A "SIP_DOMAIN=\"$DOMAIN\"" -A "CTL_SOCK=\"unix:$DIR/kamailio_ctl\"" \
+      -A "SIP_IP=$SIP_IP" -A "SIP_PORT=$SIP_PORT" -A "SIP_DOMAIN=\"$DOMAIN\"" -A "CTL_SOCK=\"unix:$DIR/kamailio_ctl\"" \
       -A "EVAPI_BIND=\"127.0.0.1:$EVAPI_PORT\"" -A "CC_SOCKET=\"$DIR/cc.sock\"" \
       -A "JSONRPC_SOCK=\"udp:127.0.0.1:$JSONRPC_PORT\"" ${KDEFS[@]+"${KDEFS[@]}"} >"$DIR/kamailio.log" 2>&1 &
     echo $! >"$DIR/kamailio.pid"
     for i in $(seq 100); do
       if ready; then
-        echo "stack up: SIP udp:127.0.0.1:$SIP_PORT (domain $DOMAIN), evapi 127.0.0.1:$EVAPI_PORT, call control $DIR/cc.sock, service http://127.0.0.1:$HTTP_PORT, logs in $DIR"
+        cat <<INFO
+stack up: Kamailio + sca-service
+  phones register at   udp:$SIP_IP:$SIP_PORT, domain $DOMAIN (e.g. user 100, outbound proxy $SIP_IP:$SIP_PORT;
+                       shared line: Polycom reg.1.type=shared, Yealink account.1.shared_line=1)
+  live view            http://127.0.0.1:$HTTP_PORT/
+  commands             node bin/sca-ctl.js --url http://127.0.0.1:$HTTP_PORT <sca.*|cc.*> (sca-ctl --help)
+  call-control socket  $DIR/cc.sock (Kamailio's call_control module)
+  logs and store       $DIR (kamailio.log, service.log, sca.sqlite)
+  stop with            npm stop$( [ "$SIP_PORT" = 5060 ] || echo " -- --sip-port $SIP_PORT" )    status: npm run status
+INFO
         exit 0
       fi
       alive "$DIR/kamailio.pid" || { echo "stack.sh: kamailio exited; last log lines:" >&2; tail -20 "$DIR/kamailio.log" >&2; stop_pid "$DIR/service.pid"; exit 1; }
@@ -116,5 +135,5 @@ case $cmd in
     alive "$DIR/kamailio.pid" && echo "kamailio: running (pid $(cat "$DIR/kamailio.pid"))" || echo "kamailio: stopped"
     alive "$DIR/service.pid" && echo "service: running (pid $(cat "$DIR/service.pid"))" || echo "service: stopped"
     ready && echo "ready: yes" || echo "ready: no";;
-  *) sed -n '2,12p' "$0" >&2; exit 2;;
+  *) sed -n '2,16p' "$0" >&2; exit 2;;
 esac

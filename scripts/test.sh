@@ -9,49 +9,27 @@ LOGDIR="$ROOT/.tap/logs"; mkdir -p "$LOGDIR"
 say() { printf '[test] %s\n' "$*" >&2; }
 die() { printf '[test] FATAL: %s\n' "$*" >&2; exit 1; }
 
-# --- npm dependencies ------------------------------------------------------------------------
-if [ ! -x node_modules/.bin/tap ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund >"$LOGDIR/npm-ci.log" 2>&1 || { tail -20 "$LOGDIR/npm-ci.log" >&2; die "npm ci failed; run 'npm ci' and see $LOGDIR/npm-ci.log"; }
-fi
+# shellcheck source=scripts/deps.sh
+. "$ROOT/scripts/deps.sh"
+export DEPS_LOG="$LOGDIR/deps.log"
 
-# --- Kamailio 5.6 (the real proxy the e2e tests run) ----------------------------------------
-KAM_PKGS=(kamailio kamailio-extra-modules kamailio-json-modules kamailio-utils-modules kamailio-sqlite-modules)
-kamailio_ok() {
-  command -v kamailio >/dev/null && kamailio -c -f kamailio/kamailio.cfg >/dev/null 2>&1 \
-    && kamailio -c -f kamailio/native-oracle.cfg >/dev/null 2>&1 && [ -f /usr/share/kamailio/db_sqlite/sca-create.sql ]
-}
-if ! kamailio_ok; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing Kamailio: apt-get install ${KAM_PKGS[*]}"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${KAM_PKGS[@]}"; } >"$LOGDIR/apt.log" 2>&1 \
-      || { tail -20 "$LOGDIR/apt.log" >&2; die "apt-get install failed (see $LOGDIR/apt.log)"; }
-  fi
-  kamailio_ok || die "Kamailio 5.6 with evapi/jansson/htable is needed for the end-to-end tests. As root on Debian: apt-get update && apt-get install -y ${KAM_PKGS[*]}"
-fi
+# --- npm dependencies, Kamailio 5.6 (the real proxy the e2e tests run), the compiled service ------
+ensure_npm "$ROOT" || die "npm dependencies"
+ensure_kamailio kamailio/kamailio.cfg kamailio/native-oracle.cfg || die "Kamailio 5.6 with evapi/jansson/htable/dialog/call_control is needed for the end-to-end tests"
+[ -f /usr/share/kamailio/db_sqlite/sca-create.sql ] || die "Kamailio's sqlite schema is missing: apt-get install -y kamailio-sqlite-modules"
+ensure_build "$ROOT" || die "the build"
 
 # --- Chromium (live view test), python3-yaml (compose check), systemd-analyze (unit check) -----
 apt_need=()
 [ -x /usr/bin/chromium ] || apt_need+=(chromium)
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || apt_need+=(python3-yaml)
 command -v systemd-analyze >/dev/null || apt_need+=(systemd)
-if [ ${#apt_need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing ${apt_need[*]}"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_need[@]}"; } >"$LOGDIR/apt2.log" 2>&1 \
-      || { tail -20 "$LOGDIR/apt2.log" >&2; die "apt-get install ${apt_need[*]} failed (see $LOGDIR/apt2.log)"; }
-  else
-    die "missing ${apt_need[*]}: as root on Debian run apt-get install -y ${apt_need[*]}"
-  fi
-fi
+if [ ${#apt_need[@]} -gt 0 ]; then apt_install "$LOGDIR/apt2.log" "${apt_need[@]}" || die "missing ${apt_need[*]}"; fi
 
 # --- MariaDB on 127.0.0.1:3306 (root, no password) for the MySQL store tests ---------------------
 mariadb_ok() { node -e "require('mysql2/promise').createConnection({uri:'mysql://root@127.0.0.1:3306'}).then(c=>c.end().then(()=>process.exit(0)),()=>process.exit(1))" 2>/dev/null; }
 if ! mariadb_ok; then
-  if [ ! -x /usr/sbin/mariadbd ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing mariadb-server"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server; } >"$LOGDIR/apt3.log" 2>&1 || die "apt-get install mariadb-server failed (see $LOGDIR/apt3.log)"
-  fi
+  [ -x /usr/sbin/mariadbd ] || apt_install "$LOGDIR/apt3.log" mariadb-server || true
   [ -x /usr/sbin/mariadbd ] || die "MariaDB is needed for the MySQL store tests: as root on Debian run apt-get install -y mariadb-server"
   say "starting MariaDB"
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd >/dev/null 2>&1 || true

@@ -1,0 +1,71 @@
+// The README's first command: `npm start` brings up Kamailio and the compiled service; the
+// scripted phones register and call through it; `npm stop` stops both. And the service alone,
+// with no Kamailio to reach, says so and /readyz says why.
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { rpc } from '../support/rpc.js';
+import { Phone, sdp } from '../support/sip-phone.js';
+import { DOMAIN, freeTcpPort, freeUdpPort, lineState, subscribeCallInfo } from '../support/stack.js';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+t.test('npm start: a working proxy with shared lines and call control; npm stop ends it', async (t) => {
+  const [sip, evapi, http, jsonrpc] = [await freeUdpPort(), await freeTcpPort(), await freeTcpPort(), await freeUdpPort()];
+  const dir = mkdtempSync(path.join(tmpdir(), 'npm-start-'));
+  const args = ['--sip-port', String(sip), '--evapi-port', String(evapi), '--http-port', String(http), '--jsonrpc-port', String(jsonrpc), '--dir', dir];
+  const started = await run('npm', ['start', '--', ...args], { cwd: ROOT });
+  t.teardown(() => run('npm', ['stop', '--', '--sip-port', String(sip), '--dir', dir], { cwd: ROOT }).then(() => undefined, () => undefined));
+  t.match(started.stdout, `phones register at   udp:127.0.0.1:${sip}, domain ${DOMAIN}`);
+  t.match(started.stdout, `live view            http://127.0.0.1:${http}/`);
+  t.match(started.stdout, `call-control socket  ${dir}/cc.sock`);
+  t.match(started.stdout, /stop with\s+npm stop/);
+  const ps = await run('ps', ['-o', 'args=', '-C', 'node'], { cwd: ROOT });
+  t.match(ps.stdout, `${ROOT}/dist/service/main.js`, 'the compiled service runs, not tsx');
+
+  const phones = await Promise.all([new Phone('p1', '100', DOMAIN, sip), new Phone('p2', '100', DOMAIN, sip), new Phone('bob', '200', DOMAIN, sip)].map(async (p) => { await p.start(); return p; }));
+  t.teardown(() => { for (const p of phones) p.stop(); });
+  const [p1, p2, bob] = phones as [Phone, Phone, Phone];
+  for (const p of phones) t.equal((await p.register()).status, 200, `${p.name} registered`);
+  t.equal((await subscribeCallInfo(p2)).status, 202, 'a shared-line subscription');
+  bob.onInvite = (r) => bob.respond(r, 200, 'OK', { body: sdp(5000) });
+  await rpc(http, 'cc.account_set', { account: `100@${DOMAIN}`, max_calls: 1 });
+  const call = await p1.invite({ ruri: `sip:200@${DOMAIN}`, to: `<sip:200@${DOMAIN}>`, body: sdp(4000) });
+  t.equal(call.final.status, 200, 'a call goes through');
+  await p2.waitFor(() => p2.notifies('call-info').some((n) => lineState(n) === '1:active'), 4000, 'the lamp');
+  t.pass('the other phone on the line sees it active');
+  t.equal((await p1.invite({ ruri: `sip:200@${DOMAIN}`, to: `<sip:200@${DOMAIN}>`, body: sdp(4002) })).final.status, 403, 'a second call is over the account\'s limit');
+  await p1.inDialog(call.dialog!, 'BYE').final;
+
+  const status = await run('npm', ['run', 'status', '--', '--sip-port', String(sip), '--dir', dir, '--http-port', String(http)], { cwd: ROOT });
+  t.match(status.stdout, /kamailio: running[\s\S]*service: running[\s\S]*ready: yes/);
+  await run('npm', ['stop', '--', '--sip-port', String(sip), '--dir', dir], { cwd: ROOT });
+  const after = await run('npm', ['run', 'status', '--', '--sip-port', String(sip), '--dir', dir, '--http-port', String(http)], { cwd: ROOT });
+  t.match(after.stdout, /kamailio: stopped[\s\S]*service: stopped/);
+});
+
+t.test('the service alone with no Kamailio to reach: said once in the log, and /readyz says why', async (t) => {
+  const [http, evapi] = [await freeTcpPort(), await freeTcpPort()];
+  const dir = mkdtempSync(path.join(tmpdir(), 'alone-'));
+  const child = spawn('npm', ['run', 'service', '--', '--set', `http_port=${http}`, '--set', `evapi_address=127.0.0.1:${evapi}`, '--set', `db_url=sqlite:${dir}/s.sqlite`, '--set', 'call_control_socket='], { cwd: ROOT, detached: true });
+  let log = '';
+  child.stdout.on('data', (d) => { log += String(d); });
+  // npm runs the service in a shell of its own: the whole group goes.
+  t.teardown(() => { try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ } });
+  let body: { status?: string; kamailio?: Array<{ evapi: string; error: string }> } = {};
+  let code = 0;
+  for (let i = 0; i < 100 && !body.kamailio; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const res = await fetch(`http://127.0.0.1:${http}/readyz`).catch(() => undefined);
+    if (res) { code = res.status; body = (await res.json()) as typeof body; }
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  t.equal(code, 503);
+  t.equal(body.status, 'not ready');
+  t.same(body.kamailio, [{ evapi: `127.0.0.1:${evapi}`, error: `connect ECONNREFUSED 127.0.0.1:${evapi}` }], 'why: which Kamailio, and the error');
+  t.equal(log.match(/Kamailio cannot be reached over evapi/g)?.length, 1, 'said once, not at every retry');
+});
