@@ -80,7 +80,16 @@ export class Committer {
     }
     this.writing = false;
     for (const w of waiters) w();
+    // Commits without changes that came during the write waited only to keep their place: with
+    // nothing queued behind them, no later write would release them.
+    if (this.queue.size === 0) this.releaseWaiters();
     if (!this.degraded) this.kick();
+  }
+
+  private releaseWaiters(): void {
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const w of waiting) w();
   }
 
   /** A batch with a row the database refuses: each row alone, the refused ones set aside. */

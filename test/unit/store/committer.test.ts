@@ -33,6 +33,19 @@ t.test('changes made while a transaction runs go together in the next one; ackno
   t.equal(c.stats.commits, 2, 'two transactions for four changes');
 });
 
+t.test('a commit without changes made during a write resolves when that write ends, not at the next one', async (t) => {
+  const db = await sqlite(t);
+  const c = new Committer(db, log);
+  const order: string[] = [];
+  const write = c.commit([put('a', '1')]).then(() => order.push('write'));
+  // Found by 50 competing seizes: the 480s (no changes) waited for a write that never came.
+  const empty = c.commit([]).then(() => order.push('empty'));
+  const settled = await Promise.race([Promise.all([write, empty]).then(() => 'both'), new Promise((r) => setTimeout(() => r('stuck'), 2000))]);
+  t.equal(settled, 'both', 'both resolve without another write');
+  t.same(order, ['write', 'empty'], 'in the order they were made');
+  t.equal(c.stats.commits, 1);
+});
+
 t.test('a database that is away: degraded, answers at once, retries, and writes everything when back', async (t) => {
   let down = true;
   const real = await sqlite(t);
