@@ -9,10 +9,12 @@ export interface EvapiLogger {
 }
 
 const UNREACHABLE_LOG_EVERY_MS = 60_000;
+const MAX_BACKOFF_MS = 1000;
 
 /**
  * One evapi connection: Kamailio is the TCP server, we are its client. Reconnects with
- * exponential backoff (100 ms up to 5 s) for as long as it is not stopped. While Kamailio cannot
+ * exponential backoff (100 ms up to 1 s: every second without the link is a second of 503s to
+ * SUBSCRIBEs once Kamailio is back) for as long as it is not stopped. While Kamailio cannot
  * be reached it says so once, then once a minute, and keeps the reason for /readyz.
  * Events: 'message' (payload: string), 'up', 'down'.
  */
@@ -120,7 +122,7 @@ export class EvapiClient extends EventEmitter {
       }
       if (this.stopped) return;
       this.timer = setTimeout(() => this.connect(), this.backoff);
-      this.backoff = Math.min(this.backoff * 2, 5000);
+      this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
     });
   }
 }
