@@ -117,6 +117,11 @@ function inviteRequest(h: Handling): CallEventOutcome {
   else if (index > 0 && aor === call.toAor) {
     const held = ctx.appearances.get(aor, index);
     if (held && (held.state === 'held' || held.state === 'held-private')) return pickup(h, held);
+    // A second pickup of a call another member already took (or any call on that index that is
+    // not the caller's): refused, instead of ringing the caller's own group (deviation D34).
+    if (held && ESTABLISHED.includes(held.state) && held.owner !== call.contact && held.dialog?.callId !== call.callId) {
+      return { result: 0, reply: { code: 403, reason: 'Forbidden - appearance in use', headers: [] }, edit: h.edit, notifies: [], aors: [aor], callerShared: true };
+    }
   }
 
   let app = ctx.appearances.find(aor, index, call.callId, tagsOf(call));

@@ -1,6 +1,6 @@
 // Spec §11 scenarios 16-36: the call state machine driven by INVITE/BYE/CANCEL/ACK and replies.
 import t from 'tap';
-import { AOR, B, B_CONTACT, Bench, CI, IDLE, P1, P2, SDP, header, to, type DialogOpts } from '../../support/sip-fixture.js';
+import { AOR, B, B_CONTACT, Bench, CI, IDLE, P1, P2, P3, SDP, header, to, type DialogOpts } from '../../support/sip-fixture.js';
 
 /** P1 and P2 watch the line, P1 has seized index 1 and dials B. */
 function outgoing(): { b: Bench; call: DialogOpts } {
@@ -198,6 +198,18 @@ t.test('29: pickup of a privately held call: 403 to others, allowed to the owner
   const own = pickupBy(b, P1);
   t.equal(own.reply, undefined);
   t.equal(own.edit.ruri, B_CONTACT);
+});
+
+t.test('a second pickup of a call another member took: 403, the call untouched (deviation D34)', async (t) => {
+  const { b } = held('sendonly');
+  b.callInfo(P3);
+  t.equal(pickupBy(b, P2).edit.ruri, B_CONTACT, 'P2 picks the call up');
+  const late = b.req('INVITE', { callId: 'pickup2', from: `<${AOR}>`, fromTag: 'p3f', to: `<${AOR}>`, contact: P3, callInfo: CI(1), body: SDP(null) });
+  t.same([late.result, late.reply?.code, late.reply?.reason], [0, 403, 'Forbidden - appearance in use']);
+  t.equal(late.notifies.length, 0);
+  t.same(b.engine.listAppearances().map((a) => [a.index, a.state, a.owner, a.call_id]), [[1, 'active', P2, 'pickup1']], 'no second appearance, P2 keeps the call');
+  const again = pickupBy(b, P2);
+  t.equal(again.reply, undefined, 'the winner\'s own INVITE (a retransmission) is not refused');
 });
 
 t.test('a failed pickup puts the held call back (deviation D10)', async (t) => {
