@@ -10,6 +10,7 @@
 #   scripts/stack.sh status [--sip-port 5060] [--dir DIR]
 #   scripts/stack.sh kill-service|start-service [same options as start]   (crash and restart
 #                                                   only the service, e.g. kill -9 mid-call)
+#   scripts/stack.sh restart-kamailio [same options as start]   (the service stays up and relinks)
 #
 # DIR (default .stack/<sip-port>) holds the pid files, Kamailio's control socket, the call-control
 # socket (cc.sock), the logs (kamailio.log, service.log) and the service's store (sca.sqlite).
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
     --domain) DOMAIN=$2; shift 2;;
     --dir) DIR=$2; shift 2;;
     --set) SETS+=(--set "$2"); shift 2;;
-    *) echo "stack.sh: unknown option $1" >&2; sed -n '2,16p' "$0" >&2; exit 2;;
+    *) echo "stack.sh: unknown option $1" >&2; sed -n '2,17p' "$0" >&2; exit 2;;
   esac
 done
 EVAPI_PORT=${EVAPI_PORT:-$((SIP_PORT + 3388))}
@@ -60,6 +61,14 @@ start_service() {
     --set "http_port=$HTTP_PORT" --set "db_url=sqlite:$DIR/sca.sqlite" --set "call_control_socket=$DIR/cc.sock" \
     --set "cc_jsonrpc_address=udp:127.0.0.1:$JSONRPC_PORT" ${SETS[@]+"${SETS[@]}"} >>"$DIR/service.log" 2>&1 &
   echo $! >"$DIR/service.pid"
+}
+
+start_kamailio() {
+  kamailio -DD -E -f "$ROOT/kamailio/kamailio.cfg" -m 256 -M 16 -Y "$DIR" \
+    -A "SIP_IP=$SIP_IP" -A "SIP_PORT=$SIP_PORT" -A "SIP_DOMAIN=\"$DOMAIN\"" -A "CTL_SOCK=\"unix:$DIR/kamailio_ctl\"" \
+    -A "EVAPI_BIND=\"127.0.0.1:$EVAPI_PORT\"" -A "CC_SOCKET=\"$DIR/cc.sock\"" \
+    -A "JSONRPC_SOCK=\"udp:127.0.0.1:$JSONRPC_PORT\"" ${KDEFS[@]+"${KDEFS[@]}"} >>"$DIR/kamailio.log" 2>&1 &
+  echo $! >"$DIR/kamailio.pid"
 }
 
 wait_ready() {
@@ -98,11 +107,8 @@ case $cmd in
       alive "$DIR/service.pid" || { echo "stack.sh: the service exited; last log lines:" >&2; tail -20 "$DIR/service.log" >&2; exit 1; }
       sleep 0.1
     done
-    kamailio -DD -E -f "$ROOT/kamailio/kamailio.cfg" -m 256 -M 16 -Y "$DIR" \
-      -A "SIP_IP=$SIP_IP" -A "SIP_PORT=$SIP_PORT" -A "SIP_DOMAIN=\"$DOMAIN\"" -A "CTL_SOCK=\"unix:$DIR/kamailio_ctl\"" \
-      -A "EVAPI_BIND=\"127.0.0.1:$EVAPI_PORT\"" -A "CC_SOCKET=\"$DIR/cc.sock\"" \
-      -A "JSONRPC_SOCK=\"udp:127.0.0.1:$JSONRPC_PORT\"" ${KDEFS[@]+"${KDEFS[@]}"} >"$DIR/kamailio.log" 2>&1 &
-    echo $! >"$DIR/kamailio.pid"
+    : >"$DIR/kamailio.log"
+    start_kamailio
     for i in $(seq 100); do
       if ready; then
         cat <<INFO
@@ -131,9 +137,19 @@ INFO
   start-service)
     alive "$DIR/service.pid" && { echo "stack.sh: the service is running" >&2; exit 1; }
     start_service; wait_ready && echo "service up";;
+  restart-kamailio)
+    # Kamailio stopped (TERM) and started again with the same settings; the service stays up and
+    # reconnects on its own. Returns when the service is linked to the new Kamailio again.
+    stop_pid "$DIR/kamailio.pid"; start_kamailio
+    for i in $(seq 100); do
+      sleep 0.1
+      alive "$DIR/kamailio.pid" || { echo "stack.sh: kamailio exited; last log lines:" >&2; tail -20 "$DIR/kamailio.log" >&2; exit 1; }
+      ready && { echo "kamailio restarted"; exit 0; }
+    done
+    echo "stack.sh: the service is not linked to the new Kamailio after 10 s" >&2; exit 1;;
   status)
     alive "$DIR/kamailio.pid" && echo "kamailio: running (pid $(cat "$DIR/kamailio.pid"))" || echo "kamailio: stopped"
     alive "$DIR/service.pid" && echo "service: running (pid $(cat "$DIR/service.pid"))" || echo "service: stopped"
     ready && echo "ready: yes" || echo "ready: no";;
-  *) sed -n '2,16p' "$0" >&2; exit 2;;
+  *) sed -n '2,17p' "$0" >&2; exit 2;;
 esac

@@ -56,7 +56,14 @@ export class Phone {
   onInvite: ((r: Received) => void) | undefined;
   /** The status this phone answers NOTIFYs with (a phone that forgot its subscription says 481; 0: no answer). */
   notifyAnswer: [number, string] = [200, 'OK'];
+  /** Resend requests over UDP until answered (RFC 3261 timers E/A, T1 500 ms, T2 4 s), as phones do. */
+  retransmit = false;
+  /** How long a request waits for its final reply before the transaction fails. */
+  txTimeoutMs = 8000;
+  /** Keep what comes in (tests read it); a load generator turns this off to stay small. */
+  record = true;
   port = 0;
+  private stopped = false;
 
   constructor(readonly name: string, readonly user: string, readonly domain: string, readonly proxyPort: number) {}
 
@@ -67,6 +74,7 @@ export class Phone {
   }
 
   stop(): void {
+    this.stopped = true;
     this.socket.close();
   }
 
@@ -79,6 +87,7 @@ export class Phone {
   }
 
   send(raw: string, port = this.proxyPort): void {
+    if (this.stopped) return;
     this.socket.send(raw, port, '127.0.0.1');
   }
 
@@ -107,7 +116,7 @@ export class Phone {
   }
 
   /** Sends an out-of-dialog request through the proxy. */
-  request(method: string, o: { ruri: string; to: string; from?: string; fromTag?: string; callId?: string; cseq?: number; headers?: Array<[string, string]>; body?: string; route?: string[]; toTag?: string }): Transaction {
+  request(method: string, o: { ruri: string; to: string; from?: string; fromTag?: string; callId?: string; cseq?: number; headers?: Array<[string, string]>; body?: string; route?: string[]; toTag?: string; contact?: string }): Transaction {
     const branch = `z9hG4bK${rand()}`;
     const callId = o.callId ?? `${rand()}@${this.name}`;
     const cseq = `${o.cseq ?? 1} ${method}`;
@@ -119,7 +128,7 @@ export class Phone {
       ['To', `${o.to}${o.toTag ? `;tag=${o.toTag}` : ''}`],
       ['Call-ID', callId],
       ['CSeq', cseq],
-      ['Contact', `<${this.contact}>`],
+      ['Contact', `<${o.contact ?? this.contact}>`],
       ['User-Agent', `sca-e2e-${this.name}`],
       ...(o.headers ?? []),
     ];
@@ -132,12 +141,23 @@ export class Phone {
       tx.final = new Promise(() => undefined); // an ACK has no reply
     } else {
       tx.final = new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${this.name}: no final reply to ${method} ${o.ruri}`)), 8000);
+        const timer = setTimeout(() => { this.pending.delete(branch); reject(new Error(`${this.name}: no final reply to ${method} ${o.ruri}`)); }, this.txTimeoutMs);
         this.pending.set(branch, { tx, resolve: (m) => { clearTimeout(timer); resolve(m); } });
       });
     }
     this.send(raw);
+    if (this.retransmit && method !== 'ACK') this.resend(branch, method, raw, 500);
     return tx;
+  }
+
+  /** Timer E (A for INVITE): resend while the transaction waits; an INVITE stops at its first reply. */
+  private resend(branch: string, method: string, raw: string, after: number): void {
+    setTimeout(() => {
+      const p = this.pending.get(branch);
+      if (!p || (method === 'INVITE' && p.tx.responses.length > 0)) return;
+      this.send(raw);
+      this.resend(branch, method, raw, Math.min(after * 2, 4000));
+    }, after).unref();
   }
 
   /** CANCELs a pending INVITE (RFC 3261 9.1): same R-URI, top Via, Call-ID, From, To, Route, CSeq number. */
@@ -211,7 +231,7 @@ export class Phone {
     if (body !== '') lines.push(['Content-Type', 'application/sdp']);
     lines.push(['Content-Length', String(Buffer.byteLength(body))]);
     const raw = `SIP/2.0 ${code} ${reason}\r\n${lines.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n${body}`;
-    this.answered.set(transactionKey(m), raw);
+    if (this.record) this.answered.set(transactionKey(m), raw);
     this.send(raw, r.from.port);
     if (m.method !== 'INVITE' || code < 200 || code >= 300) return undefined;
     const from = parseNameAddr(hdr(m, 'from')!);
@@ -269,6 +289,11 @@ export class Phone {
       return;
     }
     const r: Received = { msg: m, raw, at: performance.now(), from: { address: rinfo.address, port: rinfo.port } };
+    if (!this.record) {
+      if (m.method === 'NOTIFY' && this.notifyAnswer[0] !== 0) this.respond(r, ...this.notifyAnswer);
+      else if (m.method === 'BYE' || m.method === 'OPTIONS') this.respond(r, 200, 'OK');
+      return;
+    }
     // A retransmission (the proxy did not see our reply in time, e.g. on a loaded CI machine) is
     // answered again but not recorded twice, as a phone's transaction layer would absorb it.
     const key = transactionKey(m);

@@ -29,6 +29,8 @@ export interface Stack {
   killService(): Promise<void>;
   /** Starts the service again on the same store; resolves when it is ready. */
   startService(): Promise<void>;
+  /** Stops and starts Kamailio (same cfg and ports); resolves when the service is linked again. */
+  restartKamailio(): Promise<void>;
 }
 
 export async function freeTcpPort(): Promise<number> {
@@ -84,6 +86,9 @@ export async function startStack(settings: Record<string, string | number> = {})
     },
     async startService() {
       await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'start-service', ...args, ...sets], { cwd: ROOT });
+    },
+    async restartKamailio() {
+      await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'restart-kamailio', ...args], { cwd: ROOT });
     },
     kamailioLog: () => readFileSync(path.join(dir, 'kamailio.log'), 'utf8'),
     async stopService() {
