@@ -409,6 +409,10 @@ export const DEVIATION_NORMALISERS: Record<string, (t: Trace) => Trace> = {
       return { ...n, cseq: `#${c}` };
     }) }];
   })) as Trace,
+  // A refresh that names another dialog (D30): the module matches it on the Contact and answers
+  // 202 with a NOTIFY in that dialog, we answer 481. Compare the refresh as "answered" and each
+  // dialog's first NOTIFY.
+  D30: (t) => firstNotifiesOnly(mapReplies(t, (r) => (String(r.to).endsWith('(refresh)') ? { to: r.to, outcome: 'answered' } : r))),
   // An unsubscribe of an index no longer in use: the module answers 500, we 200.
   D7: (t) => mapReplies(t, (r) => (String(r.to).endsWith('(refresh)') && r.expires !== 'N' ? { to: r.to, outcome: 'answered' } : r)),
 };
