@@ -158,6 +158,11 @@ export class KamailioLink {
     return this.peers.filter((p) => p.client.isConnected).length;
   }
 
+  /** Bytes Kamailio has not confirmed reading, and bytes waiting in the service for room. */
+  get backlog(): { unread: number; waiting: number } {
+    return this.peers.reduce((b, p) => ({ unread: b.unread + Math.max(0, p.written - p.read), waiting: b.waiting + p.queuedBytes }), { unread: 0, waiting: 0 });
+  }
+
   /** Why each Kamailio that is not connected is not, for /readyz. */
   get problems(): Array<{ evapi: string; error: string }> {
     return this.peers.filter((p) => !p.client.isConnected).map((p) => ({ evapi: p.client.address, error: p.client.lastError ?? 'not connected' }));

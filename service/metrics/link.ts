@@ -15,6 +15,11 @@ export class LinkMetrics implements LinkObserver {
       name: 'sca_evapi_connected', help: 'Kamailio evapi connections up', registers: [registry],
       collect() { this.set(link.connected); },
     });
+    new Gauge({
+      name: 'link_backlog_bytes', help: 'Bytes sent to Kamailio and not yet confirmed read (unread), and bytes waiting in the service for room (waiting)',
+      labelNames: ['kind'], registers: [registry],
+      collect() { const b = link.backlog; this.set({ kind: 'unread' }, b.unread); this.set({ kind: 'waiting' }, b.waiting); },
+    });
     new Counter({
       name: 'link_heartbeat_resets_total', help: 'Kamailio connections reset because a ping went unanswered', registers: [registry],
       collect() { this.reset(); this.inc(link.counters.resets); },
