@@ -89,6 +89,8 @@ interface Peer {
  * unread, so every read takes whole frames. A ping marks how far Kamailio has read.
  */
 const WINDOW_BYTES = 31_000;
+/** Kamailio drops it unread (a method without params): it only carries our TCP ACK at once. */
+const LINK_ACK = '{"jsonrpc":"2.0","method":"link.ack"}';
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 export class KamailioLink {
@@ -199,6 +201,7 @@ export class KamailioLink {
     }
     if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return this.reject(peer, null, -32600, 'Invalid Request', { payload: payload.slice(0, 200) });
     if (msg.method === undefined && (msg.result !== undefined || msg.error !== undefined)) {
+      const written = peer.written;
       if (peer.ping && msg.id === peer.ping.id) {
         peer.ping = undefined;
         this.counters.pongs++;
@@ -208,6 +211,9 @@ export class KamailioLink {
         peer.windowPing = undefined;
         this.flush(peer);
       }
+      // A pong is the one message from Kamailio nothing answers: without a frame back, our delayed
+      // ACK lets Nagle on Kamailio's socket (evapi sets no TCP_NODELAY) hold its next event 40 ms.
+      if (peer.written === written) this.write(peer, LINK_ACK);
       return;
     }
     const id = typeof msg.id === 'string' || typeof msg.id === 'number' ? msg.id : null;

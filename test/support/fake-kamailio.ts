@@ -10,6 +10,8 @@ export interface FakeKamailio {
   sizes: number[];
   hellos: () => number;
   pings: () => number;
+  /** link.ack frames: the service answers each pong that it has nothing else to answer with. */
+  acks: () => number;
   send: (o: unknown) => void;
   sendRaw: (s: string) => void;
   drop: () => void;
@@ -27,6 +29,7 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
   const sizes: number[] = [];
   let hellos = 0;
   let pings = 0;
+  let acks = 0;
   let dead = false;
   let held: string[] = [];
   let bytes = 0;
@@ -43,6 +46,7 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
         bytes += Buffer.byteLength(raw);
         const f = JSON.parse(raw) as { method?: string; id?: string };
         if (f.method === 'link.hello') hellos++; // asks Kamailio to replay what it queued
+        else if (f.method === 'link.ack') acks++; // answers a pong: Kamailio drops it
         else if (f.method === 'link.ping') {
           pings++;
           if (!dead) s.write(encodeNetstring(JSON.stringify({ jsonrpc: '2.0', id: f.id, result: 'pong' })));
@@ -58,6 +62,7 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
     sizes,
     hellos: () => hellos,
     pings: () => pings,
+    acks: () => acks,
     send: (o) => socket!.write(encodeNetstring(JSON.stringify(o))),
     sendRaw: (s) => socket!.write(encodeNetstring(s)),
     drop: () => socket?.destroy(),

@@ -228,6 +228,13 @@ t.test('a Kamailio that stops answering pings is noticed and the connection is m
   t.equal(link.connected, 1);
 });
 
+t.test('a pong with nothing to send back is answered by link.ack, so Kamailio gets our TCP ACK at once', async (t) => {
+  const { k } = await bareLink(t, { heartbeatMs: 50, heartbeatTimeoutMs: 2000 });
+  await until(() => k.pings() >= 3 && k.acks() >= 3);
+  t.ok(k.acks() >= 3 && k.acks() <= k.pings(), `${k.pings()} pings, ${k.acks()} acks: one per pong`);
+  t.equal(k.received.length, 0, 'and nothing else');
+});
+
 t.test('flow control: never more than the window unread at Kamailio; the rest follows as it reads', async (t) => {
   const { k, link } = await bareLink(t, { frameLimit: 4000 });
   k.playDead(true); // reads, but answers no ping: the service cannot know it read anything
