@@ -43,7 +43,7 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
   const modules: ServiceModule[] = [sca, cc, ...(opts.modules ?? []).map((make) => make(deps))];
   const view = registerLiveView(http, {
     clock, access,
-    snapshot: (now) => Object.assign({}, ...modules.map((m) => m.view?.(now) ?? {})) as Record<string, unknown>,
+    views: modules.flatMap((m) => (m.view ? [m.view] : [])),
   });
   viewChanged = view.changed;
   for (const m of modules) {

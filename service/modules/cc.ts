@@ -260,7 +260,8 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
     socket,
     link: { methods, apply: (effects, answer) => runner.run(effects as never, answer) },
     rpc: { table: CC_METHODS, engine: { engine, store }, apply: (effects) => runner.run(effects as never) },
-    view: (now) => ({ accounts: accountsView(engine, now) }),
+    // At most VIEW_ACCOUNTS accounts: sent whole after every change.
+    view: { all: (now) => ({ accounts: accountsView(engine, now) }), changes: (now) => ({ accounts: accountsView(engine, now) }), forget: () => undefined },
     status: () => ({
       ready: socketError === undefined, degraded: committer.degraded,
       detail: { pending_rows: committer.pending, socket: socket ? config.call_control_socket : 'off', socket_error: socketError, connections: socket?.connections ?? 0 },

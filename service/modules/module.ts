@@ -18,6 +18,15 @@ export interface ModuleDeps {
   readonly changed: () => void;
 }
 
+/** A module's part of the live view: all of it for a page that connects, then what changed. */
+export interface ModuleView {
+  all(now: number): Record<string, unknown>;
+  /** What changed since the last call to changes() or forget(); undefined when nothing did. */
+  changes(now: number): Record<string, unknown> | undefined;
+  /** No page is watching: what changed so far need not be sent. */
+  forget(): void;
+}
+
 /** The readiness of a module's part of the service. */
 export interface ModuleStatus {
   readonly ready: boolean;
@@ -34,8 +43,8 @@ export interface ServiceModule {
   readonly name: string;
   readonly link?: { readonly methods: LinkMethods; readonly apply: ApplyEffects };
   readonly rpc?: RpcModule<any>;
-  /** This module's part of the live view's snapshot (merged into it). */
-  view?(now: number): Record<string, unknown>;
+  /** This module's part of the live view (merged with the others' parts). */
+  readonly view?: ModuleView;
   status(): ModuleStatus;
   /** Loads state; the service listens only after every module started. */
   start(): Promise<void>;

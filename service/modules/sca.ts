@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NO_EDIT, noEffects, type MessageEdit } from '../effects.js';
+import { NO_EDIT, noEffects, type Effects, type MessageEdit, type OutboundNotify } from '../effects.js';
 import { EffectsRunner } from '../effects-runner.js';
 import type { LinkMethod, LinkMethods } from '../kamailio/link.js';
 import { resume } from '../kamailio/wire.js';
@@ -7,11 +7,11 @@ import { ScaMetrics } from '../metrics/sca.js';
 import { SCA_METHODS } from '../rpc/sca-methods.js';
 import type { CallEventOutcome } from '../sca/call-event.js';
 import { ScaEngine } from '../sca/engine.js';
+import { allLineViews, lineChanges } from '../sca/line-view.js';
 import type { ScaWrite } from '../sca/journal.js';
 import { callEventInput, notifyReplyInput, subscribeInput } from '../sca/schemas.js';
 import { Committer } from '../store/committer.js';
 import { ScaStore } from '../store/sca-tables.js';
-import { snapshot } from '../web/snapshot.js';
 import type { ModuleDeps, ServiceModule } from './module.js';
 
 /**
@@ -63,6 +63,12 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
     commit: (writes) => committer.commit(tables.changes(writes)),
     sendNotifies: (n) => link.sendNotifies(n),
   }, clock);
+  /** The lines the live view has not been sent since they changed: every row write names one. */
+  const changedLines = new Set<string>();
+  const run = (effects: Effects<ScaWrite>, answer?: (notifies: readonly OutboundNotify[]) => void): Promise<void> => {
+    for (const w of effects.writes) changedLines.add(w.aor);
+    return runner.run(effects, answer);
+  };
   const metrics = new ScaMetrics(deps.registry, engine, committer);
   let purgeTimer: NodeJS.Timeout | undefined;
   let greeted = true;
@@ -124,9 +130,18 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
     engine,
     committer,
     metrics,
-    link: { methods, apply: (effects, answer) => runner.run(effects as never, answer) },
-    rpc: { table: SCA_METHODS, engine, apply: (effects) => runner.run(effects as never) },
-    view: (now) => ({ lines: snapshot(engine, now).lines }),
+    link: { methods, apply: (effects, answer) => run(effects as never, answer) },
+    rpc: { table: SCA_METHODS, engine, apply: (effects) => run(effects as never) },
+    view: {
+      all: () => ({ lines: allLineViews(engine.ctx) }),
+      changes() {
+        if (changedLines.size === 0) return undefined;
+        const out = lineChanges(engine.ctx, changedLines);
+        changedLines.clear();
+        return out;
+      },
+      forget: () => changedLines.clear(),
+    },
     status: () => ({ ready: true, degraded: committer.degraded, detail: { pending_rows: committer.pending } }),
 
     async start() {
@@ -136,13 +151,13 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
       const { writes: _w, notifies: _n, commands: _c, timers: _t, ...counts } = restored;
       log.info({ store: db.kind, ...counts, skipped: loaded.skipped }, 'state restored');
       if (loaded.skipped > 0) log.warn({ skipped: loaded.skipped }, 'bad rows skipped while restoring');
-      await runner.run(restored);
+      await run(restored);
       // After a restart every phone gets the full state once Kamailio is there to carry it.
       greeted = restored.subscriptions === 0;
       purgeTimer = setInterval(() => {
         const out = engine.tick(clock());
         if (out.notifies.length > 0) log.info({ notifies: out.notifies.length }, 'purge');
-        void runner.run(out);
+        void run(out);
         deps.changed();
       }, config.purge_expired_interval * 1000);
     },
@@ -150,7 +165,7 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
     linkUp() {
       if (greeted) return;
       greeted = true;
-      void runner.run(engine.notifyEveryone(clock()));
+      void run(engine.notifyEveryone(clock()));
     },
 
     async stop() {

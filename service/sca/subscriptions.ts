@@ -82,6 +82,13 @@ export class SubscriptionTable {
     return out.sort((a, b) => b.seq - a.seq);
   }
 
+  /** Every AoR with at least one subscription (each once). */
+  aors(): string[] {
+    const out = new Set<string>();
+    for (const line of this.lines.values()) for (const s of line.values()) { out.add(s.aor); break; }
+    return [...out];
+  }
+
   count(event?: EventPackage): number {
     return event === undefined ? this.perEvent['call-info'] + this.perEvent['line-seize'] : this.perEvent[event];
   }

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { ModuleView } from '../modules/module.js';
 import { hostName, type Access } from '../rpc/access.js';
 
 const PAGE = readFileSync(new URL('./live-view.html', import.meta.url), 'utf8');
@@ -20,12 +21,13 @@ function originHost(origin: string): string | undefined {
 }
 
 /**
- * The live view: GET / serves the page, /ws pushes a snapshot (every module's part of it, merged)
- * on connect and after each change. With an admin token the page sends it as its first message
+ * The live view: GET / serves the page, /ws pushes everything (every module's part, merged) once
+ * on connect ({"type":"all"}), then what changed ({"type":"changes"}, at most every 100 ms): a
+ * change costs the size of what changed, not of everything shown. With an admin token the page sends it as its first message
  * ({"token": ...}); nothing is pushed before. Admin actions on the page go through POST /rpc with
  * the token. A socket from another site's page (its Origin is not this host) is refused.
  */
-export function registerLiveView(http: FastifyInstance, deps: { snapshot: (now: number) => Record<string, unknown>; clock: () => number; access: Access }): { changed: () => void; close: () => void } {
+export function registerLiveView(http: FastifyInstance, deps: { views: readonly ModuleView[]; clock: () => number; access: Access }): { changed: () => void; close: () => void } {
   // The page sends nothing but its token: anything larger is not the page.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   const live = new Set<WebSocket>();
@@ -33,7 +35,22 @@ export function registerLiveView(http: FastifyInstance, deps: { snapshot: (now: 
 
   http.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(PAGE));
 
-  const current = (): string => JSON.stringify({ at: deps.clock(), ...deps.snapshot(deps.clock()) });
+  const all = (): string => {
+    const now = deps.clock();
+    return JSON.stringify(Object.assign({ type: 'all', at: now }, ...deps.views.map((v) => v.all(now))));
+  };
+  const changes = (): string | undefined => {
+    const now = deps.clock();
+    const parts = deps.views.flatMap((v) => v.changes(now) ?? []);
+    return parts.length === 0 ? undefined : JSON.stringify(Object.assign({ type: 'changes', at: now }, ...parts));
+  };
+  /** A page joins: with none before it, what changed while nobody watched is already in its "all". */
+  const join = (ws: WebSocket): void => {
+    if (live.size === 0) for (const v of deps.views) v.forget();
+    live.add(ws);
+    ws.on('close', () => live.delete(ws));
+    ws.send(all());
+  };
   http.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/ws') {
@@ -50,9 +67,7 @@ export function registerLiveView(http: FastifyInstance, deps: { snapshot: (now: 
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       ws.on('error', () => undefined);
       if (!deps.access.required) {
-        live.add(ws);
-        ws.send(current());
-        ws.on('close', () => live.delete(ws));
+        join(ws);
         return;
       }
       const timeout = setTimeout(() => ws.close(4401, 'no token'), AUTH_TIMEOUT_MS);
@@ -67,9 +82,7 @@ export function registerLiveView(http: FastifyInstance, deps: { snapshot: (now: 
           ws.close(4401, 'unauthorized');
           return;
         }
-        live.add(ws);
-        ws.on('close', () => live.delete(ws));
-        ws.send(current());
+        join(ws);
       });
     });
   });
@@ -79,8 +92,9 @@ export function registerLiveView(http: FastifyInstance, deps: { snapshot: (now: 
       if (timer || live.size === 0) return;
       timer = setTimeout(() => {
         timer = undefined;
-        const data = current();
-        for (const c of live) c.send(data);
+        if (live.size === 0) return;
+        const data = changes();
+        if (data !== undefined) for (const c of live) c.send(data);
       }, PUSH_DELAY_MS);
     },
     close() {
