@@ -77,7 +77,7 @@ interface Peer {
   written: number;
   read: number;
   /** The ping that will tell how far Kamailio has read: the byte count when it went out. */
-  windowPing: { id: string; at: number } | undefined;
+  readPings: Array<{ id: string; at: number }>;
   /** Frames waiting for Kamailio to read what it has. */
   queue: string[];
   queuedBytes: number;
@@ -89,6 +89,8 @@ interface Peer {
  * unread, so every read takes whole frames. A ping marks how far Kamailio has read.
  */
 const WINDOW_BYTES = 31_000;
+/** A read ping goes after this many bytes: the window moves in steps of about this size. */
+const READ_PING_STEP = 4_000;
 /** Kamailio drops it unread (a method without params): it only carries our TCP ACK at once. */
 const LINK_ACK = '{"jsonrpc":"2.0","method":"link.ack"}';
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
@@ -112,12 +114,12 @@ export class KamailioLink {
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 15_000;
     this.peers = addresses.map((a) => {
       const [host = '127.0.0.1', port = '8448'] = a.split(/:(?=\d+$)/);
-      const peer: Peer = { client: new EvapiClient(host, Number(port), log), pingId: 0, ping: undefined, written: 0, read: 0, windowPing: undefined, queue: [], queuedBytes: 0 };
+      const peer: Peer = { client: new EvapiClient(host, Number(port), log), pingId: 0, ping: undefined, written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0 };
       peer.client.on('message', (payload: string) => this.receive(peer, payload));
       peer.client.on('down', () => {
         if (peer.queue.length > 0) this.log.error({ evapi: peer.client.address, frames: peer.queue.length }, 'Kamailio went away: frames waiting for it are dropped');
         this.counters.framesDropped += peer.queue.length;
-        Object.assign(peer, { written: 0, read: 0, windowPing: undefined, queue: [], queuedBytes: 0 });
+        Object.assign(peer, { written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0 });
       });
       peer.client.on('up', () => {
         peer.ping = undefined;
@@ -206,9 +208,10 @@ export class KamailioLink {
         peer.ping = undefined;
         this.counters.pongs++;
       }
-      if (peer.windowPing && msg.id === peer.windowPing.id) {
-        peer.read = peer.windowPing.at;
-        peer.windowPing = undefined;
+      const k = peer.readPings.findIndex((p) => p.id === msg!.id);
+      if (k >= 0) {
+        peer.read = peer.readPings[k]!.at;
+        peer.readPings.splice(0, k + 1);
         this.flush(peer);
       }
       // A pong is the one message from Kamailio nothing answers: without a frame back, our delayed
@@ -334,18 +337,27 @@ export class KamailioLink {
     }
     peer.client.send(payload);
     peer.written += size;
-    if (peer.written - peer.read > WINDOW_BYTES / 2) this.askRead(peer);
+    if (peer.written - this.lastAsked(peer) >= READ_PING_STEP) this.askRead(peer);
     return true;
   }
 
-  /** A ping whose answer tells that Kamailio has read everything written before it. */
+  /** How far the newest read ping reaches (or what Kamailio is known to have read). */
+  private lastAsked(peer: Peer): number {
+    return peer.readPings.at(-1)?.at ?? peer.read;
+  }
+
+  /**
+   * A ping whose answer tells that Kamailio has read everything written before it. One goes
+   * every READ_PING_STEP bytes, several at once, so the window slides as Kamailio reads instead
+   * of waiting a round trip per half window.
+   */
   private askRead(peer: Peer): void {
-    if (peer.windowPing || !peer.client.isConnected) return;
+    if (this.lastAsked(peer) >= peer.written || !peer.client.isConnected) return;
     const id = `read-${++peer.pingId}`;
     const ping = JSON.stringify({ jsonrpc: '2.0', method: 'link.ping', id });
     peer.client.send(ping);
     peer.written += Buffer.byteLength(ping) + 16;
-    peer.windowPing = { id, at: peer.written };
+    peer.readPings.push({ id, at: peer.written });
   }
 
   private flush(peer: Peer): void {
@@ -358,7 +370,7 @@ export class KamailioLink {
       peer.client.send(next);
       peer.written += size;
     }
-    if (peer.queue.length > 0 || peer.written - peer.read > WINDOW_BYTES / 2) this.askRead(peer);
+    if (peer.queue.length > 0 || peer.written - this.lastAsked(peer) >= READ_PING_STEP) this.askRead(peer);
   }
 
   /** Remembers NOTIFYs handed to Kamailio, to time their replies. */
