@@ -1,9 +1,10 @@
 // Restore benchmark: 100k subscriptions and 20k active appearances on each store backend.
 // Prints write latency per acknowledged change (one line committed at a time), and restore time
-// and RSS measured in a fresh process, against an empty-store process of the same run.
+// and RSS measured in a fresh process, against an empty-store process of the same run; then the
+// compiled service (npm run build first) started on each store, with its RSS once it serves.
 //   node --import tsx scripts/bench/restore.ts [--subs 100000] [--apps 20000] [--mysql mysql://root@127.0.0.1:3306]
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -85,6 +86,26 @@ function child(url: string): { ms: number; rss: number; heap: number; subscripti
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
 
+/** The compiled service started on the store: its RSS once it serves (3 s after /healthz answers). */
+async function serviceRss(url: string, port: number): Promise<{ startMs: number; rss: number }> {
+  const entry = path.resolve(import.meta.dirname, '../../dist/service/main.js');
+  const t0 = performance.now();
+  const p = spawn(process.execPath, [entry, '--set', `db_url=${url}`, '--set', 'evapi_address=127.0.0.1:1', '--set', `http_port=${port}`, '--set', 'call_control_socket=', '--set', 'log_level=error'], { stdio: 'ignore' });
+  try {
+    for (;;) {
+      if (performance.now() - t0 > 120_000) throw new Error('the service did not start within 120 s');
+      if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const startMs = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 3000));
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'))?.[1]);
+    return { startMs, rss: kb * 1024 };
+  } finally {
+    p.kill('SIGKILL');
+  }
+}
+
 const mb = (b: number) => (b / 1048576).toFixed(1);
 const lines = Math.ceil(SUBS / PER_LINE);
 console.log(`restore benchmark: ${lines * PER_LINE} call-info subscriptions on ${lines} lines, ${Math.min(APPS, lines)} active appearances`);
@@ -112,4 +133,8 @@ for (const backend of ['sqlite', 'mysql']) {
   console.log(`${backend.padEnd(6)} write per acknowledged change: p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms | bulk fill ${fill.toFixed(1)} s`);
   console.log(`${backend.padEnd(6)} restore ${full.subscriptions} subs + ${full.appearances} apps: ${(full.ms / 1000).toFixed(2)} s (empty store: ${(base.ms / 1000).toFixed(2)} s); ` +
     `RSS ${mb(full.rss)} MiB vs ${mb(base.rss)} MiB empty (+${mb(full.rss - base.rss)} MiB, ${Math.round((full.rss - base.rss) / full.subscriptions)} B/subscription incl. appearances); heap ${mb(full.heap)} MiB`);
+  const svcBase = await serviceRss(emptyUrl, 18555);
+  const svcFull = await serviceRss(url, 18556);
+  console.log(`${backend.padEnd(6)} the compiled service (dist/) on this store: up in ${(svcFull.startMs / 1000).toFixed(2)} s, RSS ${mb(svcFull.rss)} MiB ` +
+    `(on the empty store: ${(svcBase.startMs / 1000).toFixed(2)} s, ${mb(svcBase.rss)} MiB)`);
 }

@@ -1,5 +1,5 @@
 import type { ScaContext } from './context.js';
-import type { Appearance, Notify, Subscription } from './types.js';
+import { NO_ROUTE, type Appearance, type Notify, type Subscription } from './types.js';
 
 /** One shared line as stored: its subscriptions (both packages) and appearances. */
 export interface LineSnapshot {
@@ -10,7 +10,7 @@ export interface LineSnapshot {
   readonly appearances: readonly Appearance[];
 }
 
-const copySub = (s: Subscription): Subscription => ({ ...s, routeSet: [...s.routeSet] });
+const copySub = (s: Subscription): Subscription => ({ ...s, routeSet: s.routeSet.length === 0 ? NO_ROUTE : [...s.routeSet] });
 
 /**
  * Puts stored lines back. Subscriptions that expired while the service was down are dropped

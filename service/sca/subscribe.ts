@@ -5,7 +5,7 @@ import { parseNameAddr, tagOf } from '../sip/name-addr.js';
 import { extractAor, parseUri } from '../sip/uri.js';
 import type { ScaContext } from './context.js';
 import { fits, MAX, own } from './limits.js';
-import type { EventPackage, Notify, SipReply, Subscription } from './types.js';
+import { NO_ROUTE, type EventPackage, type Notify, type SipReply, type Subscription } from './types.js';
 
 export interface SubscribeInput {
   readonly msg: SipMessage;
@@ -47,7 +47,7 @@ interface SubscribeRequest {
   fromTag: string;
   toTag: string;
   inDialog: boolean;
-  routeSet: string[];
+  routeSet: readonly string[];
   requestUri: string; // the request line's URI, the reply Contact when server_address is unset
 }
 
@@ -94,7 +94,7 @@ function readRequest(input: SubscribeInput, event: EventPackage, maxExpires: num
     fromTag: own(fromTag),
     toTag: own(toTag),
     inDialog: requestToTag !== undefined,
-    routeSet: routeSet.map(own),
+    routeSet: routeSet.length === 0 ? NO_ROUTE : routeSet.map(own),
     requestUri,
   };
 }

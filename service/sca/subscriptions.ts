@@ -2,7 +2,6 @@ import type { Journal } from './journal.js';
 import type { EventPackage, Subscription, SubscriptionChange } from './types.js';
 
 const lineKey = (aor: string, event: EventPackage): string => `${aor}\u0000${event}`;
-const dialogKey = (callId: string, toTag: string): string => `${callId}\u0000${toTag}`;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -14,7 +13,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export class SubscriptionTable {
   /** (AoR, event) → subscriber → subscription */
   private readonly lines = new Map<string, Map<string, Mutable<Subscription>>>();
-  private readonly byDialog = new Map<string, Subscription>();
+  /** By Call-ID (one subscription almost always; several only if a Call-ID is reused), then our tag. */
+  private readonly byCallId = new Map<string, Subscription | Subscription[]>();
   private readonly perEvent: Record<EventPackage, number> = { 'call-info': 0, 'line-seize': 0 };
   private nextSeq = 1;
 
@@ -26,7 +26,9 @@ export class SubscriptionTable {
 
   /** The subscription whose dialog has this Call-ID and our tag. */
   findByDialog(callId: string, toTag: string): Subscription | undefined {
-    return this.byDialog.get(dialogKey(callId, toTag));
+    const found = this.byCallId.get(callId);
+    if (Array.isArray(found)) return found.find((s) => s.toTag === toTag);
+    return found?.toTag === toTag ? found : undefined;
   }
 
   insert(sub: Omit<Subscription, 'seq'>): Subscription {
@@ -48,7 +50,7 @@ export class SubscriptionTable {
     const redialog = (change.callId !== undefined && change.callId !== s.callId) || (change.toTag !== undefined && change.toTag !== s.toTag);
     if (redialog) this.unindex(s);
     Object.assign(s, change);
-    if (redialog) this.byDialog.set(dialogKey(s.callId, s.toTag), s);
+    if (redialog) this.index(s);
     this.journal.subscription(s);
     return s;
   }
@@ -101,12 +103,23 @@ export class SubscriptionTable {
     if (old) this.unindex(old);
     else this.perEvent[sub.event]++;
     line.set(sub.subscriber, sub);
-    this.byDialog.set(dialogKey(sub.callId, sub.toTag), sub);
+    this.index(sub);
   }
 
   private unindex(sub: Subscription): void {
-    const key = dialogKey(sub.callId, sub.toTag);
-    if (this.byDialog.get(key) === sub) this.byDialog.delete(key);
+    const found = this.byCallId.get(sub.callId);
+    if (found === sub) this.byCallId.delete(sub.callId);
+    else if (Array.isArray(found) && found.includes(sub)) {
+      const rest = found.filter((s) => s !== sub);
+      this.byCallId.set(sub.callId, rest.length === 1 ? rest[0]! : rest);
+    }
+  }
+
+  /** Makes the subscription the one found by its dialog (replacing one with the same Call-ID and tag). */
+  private index(sub: Subscription): void {
+    const found = this.byCallId.get(sub.callId);
+    if (found === undefined || (!Array.isArray(found) && found.toTag === sub.toTag)) this.byCallId.set(sub.callId, sub);
+    else this.byCallId.set(sub.callId, [...(Array.isArray(found) ? found : [found]).filter((s) => s.toTag !== sub.toTag), sub]);
   }
 
   private own(sub: Subscription): Mutable<Subscription> {

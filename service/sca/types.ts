@@ -66,6 +66,8 @@ export interface Subscription {
   readonly seq: number; // creation order; group NOTIFYs go newest first, as the module's list does
 }
 
+/** The route set of the many subscriptions without Record-Route: one shared empty list. */
+export const NO_ROUTE: readonly string[] = Object.freeze([]);
 export type SubscriptionChange = Partial<Omit<Subscription, 'aor' | 'event' | 'subscriber' | 'seq'>>;
 
 /** A NOTIFY for the transport to send within the subscription's dialog. */

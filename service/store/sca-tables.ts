@@ -96,11 +96,22 @@ export class ScaStore {
     return this.db.migrate('sca', SCA_MIGRATIONS, 'store');
   }
 
+  /**
+   * Every line of this server. Subscriptions come LOAD_PAGE rows at a time, each page turned into
+   * subscriptions before the next is read: neither the database's thread nor ours ever holds
+   * every row at once (100k rows held whole cost the service about 100 MiB of RSS for good).
+   */
   async load(): Promise<{ lines: LineSnapshot[]; skipped: number }> {
-    const subs = await this.db.query('SELECT * FROM sca_subscriptions WHERE server_id = ? ORDER BY id', [this.serverId]);
-    const apps = await this.db.query('SELECT * FROM sca_appearances WHERE server_id = ? ORDER BY aor, app_index', [this.serverId]);
     const aors = await this.db.query('SELECT aor FROM sca_lines WHERE server_id = ?', [this.serverId]);
-    return linesFromRows(subs as unknown as SubscriptionRow[], apps as unknown as AppearanceRow[], aors.map((r) => String(r.aor)));
+    const lines = new LineCollector(aors.map((r) => String(r.aor)));
+    for (let last = -1; ;) {
+      const page = await this.db.query(`SELECT * FROM sca_subscriptions WHERE server_id = ? AND id > ? ORDER BY id LIMIT ${LOAD_PAGE}`, [this.serverId, last]);
+      lines.subscriptions(page as unknown as SubscriptionRow[]);
+      if (page.length < LOAD_PAGE) break;
+      last = Number(page.at(-1)!.id);
+    }
+    lines.appearances(await this.db.query('SELECT * FROM sca_appearances WHERE server_id = ? ORDER BY aor, app_index', [this.serverId]) as unknown as AppearanceRow[]);
+    return lines.result();
   }
 
   /** Each write as the statements for its row, keyed so that a later write of a row replaces an earlier one. */
@@ -133,6 +144,9 @@ export class ScaStore {
     }
   }
 }
+
+/** Subscription rows read per query at restore. */
+const LOAD_PAGE = 5000;
 
 /** The sca module's state ints (spec §2.2) for the sca_subscriptions.state column. */
 const STATE_INT: Record<string, number> = { active: 0, pending: 1, terminated: 2, deactivated: 3, giveup: 4, noresource: 5, probation: 6, rejected: 7, timeout: 8 };
@@ -225,23 +239,44 @@ export function appearanceFromRow(r: AppearanceRow): Appearance | undefined {
 
 /** Groups loaded rows into lines; rows that do not make sense are skipped and counted. */
 export function linesFromRows(subRows: SubscriptionRow[], appRows: AppearanceRow[], lineAors: string[]): { lines: LineSnapshot[]; skipped: number } {
-  const lines = new Map<string, { subscriptions: Subscription[]; appearances: Appearance[] }>();
-  const line = (aor: string) => {
-    let l = lines.get(aor);
-    if (!l) lines.set(aor, (l = { subscriptions: [], appearances: [] }));
+  const lines = new LineCollector(lineAors);
+  lines.subscriptions(subRows);
+  lines.appearances(appRows);
+  return lines.result();
+}
+
+/** Rows read in pages, gathered into lines as they come; a row that does not parse is counted. */
+class LineCollector {
+  private readonly lines = new Map<string, { subscriptions: Subscription[]; appearances: Appearance[] }>();
+  private skipped = 0;
+
+  constructor(lineAors: readonly string[]) {
+    for (const aor of lineAors) this.line(aor);
+  }
+
+  subscriptions(rows: readonly SubscriptionRow[]): void {
+    for (const r of rows) {
+      const s = subscriptionFromRow(r);
+      if (s) this.line(s.aor).subscriptions.push(s);
+      else this.skipped++;
+    }
+  }
+
+  appearances(rows: readonly AppearanceRow[]): void {
+    for (const r of rows) {
+      const a = appearanceFromRow(r);
+      if (a) this.line(r.aor).appearances.push(a);
+      else this.skipped++;
+    }
+  }
+
+  result(): { lines: LineSnapshot[]; skipped: number } {
+    return { lines: [...this.lines].map(([aor, l]) => ({ aor, shared: true, ...l })), skipped: this.skipped };
+  }
+
+  private line(aor: string): { subscriptions: Subscription[]; appearances: Appearance[] } {
+    let l = this.lines.get(aor);
+    if (!l) this.lines.set(aor, (l = { subscriptions: [], appearances: [] }));
     return l;
-  };
-  let skipped = 0;
-  for (const aor of lineAors) line(aor);
-  for (const r of subRows) {
-    const s = subscriptionFromRow(r);
-    if (s) line(s.aor).subscriptions.push(s);
-    else skipped++;
   }
-  for (const r of appRows) {
-    const a = appearanceFromRow(r);
-    if (a) line(r.aor).appearances.push(a);
-    else skipped++;
-  }
-  return { lines: [...lines].map(([aor, l]) => ({ aor, shared: true, ...l })), skipped };
 }
