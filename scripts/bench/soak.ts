@@ -4,8 +4,8 @@
 //
 //   node --import tsx scripts/bench/soak.ts [--minutes 10] [--rate 500] [--lines 5000] [--warmup 60]
 //
-// Load: --rate SUBSCRIBEs per second (default 500, half of the call-info rate the stack sustains
-// in scripts/bench/compare.sh on this machine), from devices behind 8 sockets that retransmit:
+// Load: --rate SUBSCRIBEs per second (default 500: the call-info rate scripts/bench/compare.sh
+// finds sustained on this machine, so twice the "half of the highest rate" a soak needs), from devices behind 8 sockets that retransmit:
 // 90% new call-info subscribers on random lines (Expires 30, left to expire), 10% line-seizes
 // of a random index 1-4 released in-dialog a second later (Expires 0 with the index, as phones
 // do). The service runs with purge_expired_interval 5 and seized_timeout 20, so the state is
