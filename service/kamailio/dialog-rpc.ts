@@ -35,6 +35,8 @@ export interface DialogRpcOptions {
   /** `udp:127.0.0.1:5810`, `udp:[::1]:5810`: the jsonrpcs `dgram_socket`. */
   address: string;
   timeoutMs?: number;
+  /** How long to wait for the ACK of an answered call before ending it (see endAnswered). */
+  ackWaitMs?: number;
   log: DialogRpcLogger;
 }
 
@@ -62,6 +64,9 @@ export interface FinalReply {
 }
 
 const DEFAULT_TIMEOUT_MS = 2000;
+/** An answered call waits this long for its ACK before Kamailio can end it; looked up every ACK_LOOK_MS. */
+const DEFAULT_ACK_WAIT_MS = 4000;
+const ACK_LOOK_MS = 100;
 // Kamailio's JSON numbers are doubles printed as integers: keep ids small and integral.
 const MAX_ID = 0x7fffffff;
 const UINT32_MAX = 0xffffffff;
@@ -111,6 +116,7 @@ interface Pending {
 export class DialogRpc {
   private readonly address: string;
   private readonly timeoutMs: number;
+  private readonly ackWaitMs: number;
   private readonly log: DialogRpcLogger;
   private readonly socket: dgram.Socket;
   private readonly pending = new Map<number, Pending>();
@@ -124,6 +130,7 @@ export class DialogRpc {
     if (!to) throw new TypeError(`dialog rpc address must be udp:host:port, got ${JSON.stringify(opts.address)}`);
     this.address = opts.address;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.ackWaitMs = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
     this.log = opts.log;
     this.socket = dgram.createSocket(net.isIPv6(to.host) ? 'udp6' : 'udp4');
     this.socket.on('message', (buf, rinfo) => this.onReply(buf, `${rinfo.address}:${rinfo.port}`));
@@ -168,6 +175,33 @@ export class DialogRpc {
     if (r.code === 404) return 'not-found';
     this.log.warn({ hEntry, hId, code: r.code, err: r.message }, 'dlg.end_dlg failed');
     return 'failed';
+  }
+
+  /**
+   * Ends an answered call (BYE both ways). Kamailio 5.6 ends only a dialog whose ACK it has seen
+   * and answers ok without doing anything while the ACK is on its way (it logs "terminating
+   * non-confirmed dialogs not supported"): so wait for the ACK first, looking every 100 ms.
+   */
+  async endAnswered(callId: string, hEntry: number, hId: number): Promise<'ended' | 'not-found' | 'failed'> {
+    const d = await this.acked(callId);
+    if (d === undefined) return 'not-found';
+    if (d === 'no-ack') return 'failed';
+    return this.endDialog(hEntry, hId);
+  }
+
+  /** The dialog once it is no longer waiting for its ACK; 'failed' (lookup failed) lets the caller try anyway. */
+  private async acked(callId: string, fromTag?: string): Promise<DialogInfo | 'failed' | 'no-ack' | undefined> {
+    for (const end = Date.now() + this.ackWaitMs; ;) {
+      const d = await this.findDialog(callId, fromTag);
+      if (d === 'failed') return d;
+      if (d === undefined || d.state >= DlgState.deleted) return undefined;
+      if (d.state !== DlgState.confirmedNoAck) return d;
+      if (Date.now() >= end) {
+        this.log.warn({ callId, waitedMs: this.ackWaitMs }, 'answered call without ACK: Kamailio cannot end it yet');
+        return 'no-ack';
+      }
+      await new Promise((r) => setTimeout(r, ACK_LOOK_MS));
+    }
   }
 
   /** dlg.dlg_list: the dialog of this Call-ID (and From-tag), undefined when there is none. */
@@ -219,10 +253,10 @@ export class DialogRpc {
   async endCall(callId: string, fromTag: string, reply?: FinalReply): Promise<'ended' | 'cancelled' | 'not-found' | 'failed'> {
     // A second look when a final reply beat ours: answered calls then take a BYE.
     for (let look = 0; look < 2; look++) {
-      const d = await this.findDialog(callId, fromTag);
-      if (d === 'failed') return 'failed';
-      if (d === undefined || d.state >= DlgState.deleted) return 'not-found';
-      if (d.state >= DlgState.confirmedNoAck) return this.endDialog(d.hEntry, d.hId);
+      const d = await this.acked(callId, fromTag);
+      if (d === 'failed' || d === 'no-ack') return 'failed';
+      if (d === undefined) return 'not-found';
+      if (d.state >= DlgState.confirmed) return this.endDialog(d.hEntry, d.hId);
       const c = await this.cancelRinging(callId, d.callerCseq, reply);
       if (c !== 'already-final') return c;
     }

@@ -109,7 +109,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
   /** Ends a call through Kamailio's dialog RPCs; a call Kamailio no longer has is logged, no more. */
   async function carryOut(c: KamailioCommand): Promise<void> {
     const outcome = c.kind === 'end-dialog'
-      ? await dialogs.endDialog(c.hEntry, c.hId)
+      ? await dialogs.endAnswered(c.callId, c.hEntry, c.hId)
       : await dialogs.endCall(c.callId, c.fromTag, { code: c.code, reason: c.reason, toTag: `cc${randomBytes(6).toString('hex')}` });
     const level = outcome === 'failed' ? 'error' : outcome === 'not-found' ? 'warn' : 'info';
     log[level]({ callId: c.callId, command: c.kind, outcome }, `ending the call through Kamailio: ${outcome}`);

@@ -92,11 +92,11 @@ async function fakeKamailio(t: Test, handle: Handler) {
 
 type Logged = { level: 'warn' | 'error'; obj: Record<string, unknown>; msg: string };
 
-function client(t: Test, port: number, timeoutMs = 500) {
+function client(t: Test, port: number, timeoutMs = 500, ackWaitMs = 1000) {
   const logs: Logged[] = [];
   const at = (level: Logged['level']) => (obj: object, msg: string) => void logs.push({ level, obj: obj as Record<string, unknown>, msg });
   const log: DialogRpcLogger = { warn: at('warn'), error: at('error') };
-  const rpc = new DialogRpc({ address: `udp:127.0.0.1:${port}`, timeoutMs, log });
+  const rpc = new DialogRpc({ address: `udp:127.0.0.1:${port}`, timeoutMs, ackWaitMs, log });
   t.teardown(() => rpc.close());
   return { rpc, logs };
 }
@@ -287,9 +287,11 @@ t.test('cancelRinging with a reply is tm.reply_callid with a numeric code and ou
 
 t.test('endCall: BYE once answered, CANCEL while ringing (never dlg.end_dlg, a no-op there on 5.6)', async (t) => {
   const states: Record<string, number> = { 'up@h': 4, 'noack@h': 3, 'ring@h': 2, 'new@h': 1, 'over@h': 5 };
+  let noAckLooks = 0;
   const k = await fakeKamailio(t, (r) => {
     if (r.method === 'dlg.dlg_list') {
-      const state = states[r.params[0] as string];
+      // The ACK of noack@h arrives after two looks.
+      const state = r.params[0] === 'noack@h' && ++noAckLooks > 2 ? 4 : states[r.params[0] as string];
       return ok(r.id, state === undefined ? {} : dialog({ hEntry: state, hId: 77, state, cseq: '31' }));
     }
     return ok(r.id, r.method === 'tm.cancel' ? 'branches remaining (waiting for timeout)' : {});
@@ -301,11 +303,32 @@ t.test('endCall: BYE once answered, CANCEL while ringing (never dlg.end_dlg, a n
     return { out, sent: k.requests.slice(from).map((r) => `${r.method} ${JSON.stringify(r.params)}`) };
   };
   t.same(await sentFor('up@h'), { out: 'ended', sent: ['dlg.dlg_list ["up@h","ft1"]', 'dlg.end_dlg [4,77]'] });
-  t.same(await sentFor('noack@h'), { out: 'ended', sent: ['dlg.dlg_list ["noack@h","ft1"]', 'dlg.end_dlg [3,77]'] });
+  t.same(await sentFor('noack@h'), { out: 'ended', sent: [...Array(3).fill('dlg.dlg_list ["noack@h","ft1"]'), 'dlg.end_dlg [4,77]'] },
+    'answered but not ACKed: waits for the ACK (dlg.end_dlg does nothing before it on 5.6)');
   t.same(await sentFor('ring@h'), { out: 'cancelled', sent: ['dlg.dlg_list ["ring@h","ft1"]', 'tm.cancel ["ring@h","31"]'] });
   t.same(await sentFor('new@h'), { out: 'cancelled', sent: ['dlg.dlg_list ["new@h","ft1"]', 'tm.cancel ["new@h","31"]'] });
   t.same(await sentFor('over@h'), { out: 'not-found', sent: ['dlg.dlg_list ["over@h","ft1"]'] }, 'state 5 lingers in the table');
   t.same(await sentFor('none@h'), { out: 'not-found', sent: ['dlg.dlg_list ["none@h","ft1"]'] });
+});
+
+t.test('endAnswered: waits for the ACK before dlg.end_dlg; without one it gives up and says so', async (t) => {
+  let looks = 0;
+  const k = await fakeKamailio(t, (r) => {
+    if (r.method === 'dlg.dlg_list') {
+      if (r.params[0] === 'gone@h') return ok(r.id, {});
+      if (r.params[0] === 'never@h') return ok(r.id, dialog({ hEntry: 5, hId: 6, state: 3 }));
+      return ok(r.id, dialog({ hEntry: 5, hId: 6, state: looks++ < 3 ? 3 : 4 }));
+    }
+    return ok(r.id, {});
+  });
+  const { rpc, logs } = client(t, k.port, 500, 400);
+  t.equal(await rpc.endAnswered('late@h', 5, 6), 'ended');
+  t.same(k.requests.map((r) => r.method), ['dlg.dlg_list', 'dlg.dlg_list', 'dlg.dlg_list', 'dlg.dlg_list', 'dlg.end_dlg']);
+  t.equal(await rpc.endAnswered('gone@h', 5, 6), 'not-found');
+  const before = k.requests.length;
+  t.equal(await rpc.endAnswered('never@h', 5, 6), 'failed');
+  t.notOk(k.requests.slice(before).some((r) => r.method === 'dlg.end_dlg'), 'no dlg.end_dlg that would do nothing');
+  t.match(logs.at(-1)!.msg, /without ACK/);
 });
 
 t.test('endCall: when the callee answered before our reply, it looks again and sends BYE', async (t) => {
