@@ -6,6 +6,8 @@
 set -u
 ROOT=${SVC_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 DIR=${SVC_DIR:-$(mktemp -d)}; mkdir -p "$DIR"; rm -f "$DIR"/sca.sqlite*
+# SVC_SEED: a store file to start from (the comparison's seeded subscriptions), copied in.
+[ -n "${SVC_SEED:-}" ] && cp "$SVC_SEED" "$DIR/sca.sqlite"
 PORT=${SVC_HTTP_PORT:-18091}
 ENTRY=${SVC_ENTRY:-$ROOT/service/main.ts}
 LOADER=(); case $ENTRY in *.ts) LOADER=(--import tsx);; esac
