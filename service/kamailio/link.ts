@@ -93,6 +93,14 @@ const WINDOW_BYTES = 31_000;
 const READ_PING_STEP = 4_000;
 /** Kamailio drops it unread (a method without params): it only carries our TCP ACK at once. */
 const LINK_ACK = '{"jsonrpc":"2.0","method":"link.ack"}';
+/**
+ * Room past the window for link.ack alone (the window plus this and one read ping stay under
+ * evapi's 32 KB read). While the window is full the service writes nothing, so its TCP ACKs wait
+ * for the delayed-ACK timer and Nagle on Kamailio's socket holds the pong that would open the
+ * window, and every request behind it, up to 40 ms: an ack per message received then keeps
+ * Kamailio's data moving.
+ */
+const ACK_RESERVE = 1_000;
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 export class KamailioLink {
@@ -219,6 +227,7 @@ export class KamailioLink {
       if (peer.written === written) this.write(peer, LINK_ACK);
       return;
     }
+    if (peer.queue.length > 0) this.ackWhileBlocked(peer);
     const id = typeof msg.id === 'string' || typeof msg.id === 'number' ? msg.id : null;
     const entry = typeof msg.method === 'string' ? this.methods.get(msg.method) : undefined;
     if (!entry) return this.reject(peer, id, -32601, `Method not found: ${String(msg.method).slice(0, 100)}`);
@@ -339,6 +348,14 @@ export class KamailioLink {
     peer.written += size;
     if (peer.written - this.lastAsked(peer) >= READ_PING_STEP) this.askRead(peer);
     return true;
+  }
+
+  /** link.ack past the full window, within ACK_RESERVE: see there. */
+  private ackWhileBlocked(peer: Peer): void {
+    const size = Buffer.byteLength(LINK_ACK) + 16;
+    if (!peer.client.isConnected || peer.written + size - peer.read > WINDOW_BYTES + ACK_RESERVE) return;
+    peer.client.send(LINK_ACK);
+    peer.written += size;
   }
 
   /** How far the newest read ping reaches (or what Kamailio is known to have read). */
