@@ -88,19 +88,19 @@ interface Peer {
  * final comma falls on a read boundary: the service never lets more than this many bytes wait
  * unread, so every read takes whole frames. A ping marks how far Kamailio has read.
  */
-const WINDOW_BYTES = 31_000;
+const WINDOW_BYTES = 27_000;
 /** A read ping goes after this many bytes: the window moves in steps of about this size. */
 const READ_PING_STEP = 4_000;
 /** Kamailio drops it unread (a method without params): it only carries our TCP ACK at once. */
 const LINK_ACK = '{"jsonrpc":"2.0","method":"link.ack"}';
 /**
- * Room past the window for link.ack alone (the window plus this and one read ping stay under
- * evapi's 32 KB read). While the window is full the service writes nothing, so its TCP ACKs wait
+ * Room past the window for link.ack alone, about 120 of them (the window plus this and one read
+ * ping stay under evapi's 32 KB read). While the window is full the service writes nothing, so its TCP ACKs wait
  * for the delayed-ACK timer and Nagle on Kamailio's socket holds the pong that would open the
  * window, and every request behind it, up to 40 ms: an ack per message received then keeps
  * Kamailio's data moving.
  */
-const ACK_RESERVE = 1_000;
+const ACK_RESERVE = 5_000;
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 export class KamailioLink {
