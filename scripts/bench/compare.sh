@@ -32,6 +32,10 @@ ensure_kamailio "$ROOT/kamailio/kamailio.cfg" "$NATIVE/kamailio-native-sca.cfg" 
 ensure_npm "$ROOT" && ensure_build "$ROOT" || exit 1
 OUT=${OUT:-$ROOT/.tap/bench/$(date +%Y%m%d-%H%M%S)}; mkdir -p "$OUT/native" "$OUT/ours"
 
+# Steps up to past native's limits on this box (the harness's own defaults stop at 4000 and 1000).
+export RATES_CALLINFO=${RATES_CALLINFO:-"1000 2000 3000 4000 4500 5000 6000"}
+export RATES_LINESEIZE=${RATES_LINESEIZE:-"250 500 750 1000 1250 1500 2000"}
+export RATES_REFRESH=${RATES_REFRESH:-"500 1000 2000 3000 4000 5000 6000"}
 HARNESS=$(for t in $TESTS; do case $t in callinfo|lineseize) printf '%s ' "$t";; esac; done)
 FLOWS=$(for t in $TESTS; do case $t in call|refresh|admit) printf '%s ' "$t";; esac; done)
 export SVC_ROOT="$ROOT" SVC_ENTRY="$ROOT/dist/service/main.js"
