@@ -165,7 +165,8 @@ for flow in $FLOWS; do
     SVC=""; [ -n "$HPID" ] && SVC=$(pgrep -P "$HPID" -x node | head -1)
     k0=$(cpu_us $(kam_pids)); s0=$([ -n "$SVC" ] && cpu_us "$SVC" || echo 0)
     log "$SIDE $flow @ $rate/s ..."
-    ( cd "$dir" && exec sipp $IP:$PORT -i $IP -p $UAC_PORT -sf "$SIPP_DIR/$scen" -r "$rate" -m $((rate * DUR)) -l $((rate * 5 + 500)) \
+    # SIPp 3.6 can hang past its -timeout when overloaded: killed after that and a margin.
+    ( cd "$dir" && exec timeout -s KILL $((DUR * 3 + 90)) sipp $IP:$PORT -i $IP -p $UAC_PORT -sf "$SIPP_DIR/$scen" -r "$rate" -m $((rate * DUR)) -l $((rate * 5 + 500)) \
         -buff_size $BUF -timeout $((DUR * 3 + 30))s -nostdin -trace_stat -stf "$dir/stat.csv" -trace_rtt -rtt_freq 100 \
         -trace_err -error_file "$dir/errors.log" "${extra[@]}" ${SIPP_EXTRA:-} > "$dir/sipp.out" 2>&1 )
     sleep 1

@@ -81,6 +81,8 @@ interface Peer {
   /** Frames waiting for Kamailio to read what it has. */
   queue: string[];
   queuedBytes: number;
+  /** A link.ack is due at the end of this turn for the notifications received in it. */
+  ackDue: boolean;
 }
 
 /**
@@ -122,7 +124,7 @@ export class KamailioLink {
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 15_000;
     this.peers = addresses.map((a) => {
       const [host = '127.0.0.1', port = '8448'] = a.split(/:(?=\d+$)/);
-      const peer: Peer = { client: new EvapiClient(host, Number(port), log), pingId: 0, ping: undefined, written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0 };
+      const peer: Peer = { client: new EvapiClient(host, Number(port), log), pingId: 0, ping: undefined, written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0, ackDue: false };
       peer.client.on('message', (payload: string) => this.receive(peer, payload));
       peer.client.on('down', () => {
         if (peer.queue.length > 0) this.log.error({ evapi: peer.client.address, frames: peer.queue.length }, 'Kamailio went away: frames waiting for it are dropped');
@@ -230,6 +232,8 @@ export class KamailioLink {
     if (peer.queue.length > 0) this.ackWhileBlocked(peer);
     const id = typeof msg.id === 'string' || typeof msg.id === 'number' ? msg.id : null;
     const entry = typeof msg.method === 'string' ? this.methods.get(msg.method) : undefined;
+    // A valid notification (no id; NOTIFY replies come this way) is carried out and not answered.
+    const notification = !('id' in msg) && entry !== undefined;
     if (!entry) return this.reject(peer, id, -32601, `Method not found: ${String(msg.method).slice(0, 100)}`);
     const method = msg.method as string;
     const parsed = entry.method.params.safeParse(msg.params);
@@ -253,8 +257,26 @@ export class KamailioLink {
       else this.reject(peer, id, -32603, 'Internal error');
       return;
     }
-    entry.apply(out.effects, (notifies) => this.answer(peer, id, out.answer, notifies, entry.method.fallback?.(msg!.params)))
-      .catch((err: unknown) => this.log.error({ method, err: String(err) }, 'carrying out the effects failed'));
+    if (notification) this.ackAtEndOfTurn(peer);
+    const answer = notification
+      ? (notifies: readonly OutboundNotify[]) => this.notifyFrames(peer, notifies)
+      : (notifies: readonly OutboundNotify[]) => this.answer(peer, id, out.answer, notifies, entry.method.fallback?.(msg!.params));
+    entry.apply(out.effects, answer).catch((err: unknown) => this.log.error({ method, err: String(err) }, 'carrying out the effects failed'));
+  }
+
+  /**
+   * One link.ack for the notifications of this turn, unless something else went to Kamailio
+   * meanwhile: without a frame back our TCP ACK waits for the delayed-ACK timer, and Nagle on
+   * Kamailio's socket holds its next event until then (up to 40 ms).
+   */
+  private ackAtEndOfTurn(peer: Peer): void {
+    if (peer.ackDue) return;
+    peer.ackDue = true;
+    const written = peer.written;
+    setImmediate(() => {
+      peer.ackDue = false;
+      if (peer.written === written && peer.queue.length === 0) this.write(peer, LINK_ACK);
+    });
   }
 
   private reject(peer: Peer, id: JsonRpcId, code: number, message: string, extra: object = {}): void {

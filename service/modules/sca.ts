@@ -22,7 +22,7 @@ import type { ModuleDeps, ServiceModule } from './module.js';
  *   sca.subscribe    {tindex, tlabel, msg, ruri, to_tag}   the SUBSCRIBE is suspended → Resume
  *   sca.invite       {tindex, tlabel, msg, ruri}           the INVITE is suspended → Resume
  *   sca.call_event   {hook, msg, status?}                  reported, not suspended → {}
- *   sca.notify_reply {call_id, from_tag, cseq, code}       the final reply to a NOTIFY → {}
+ *   sca.notify_reply {call_id, from_tag, cseq, code}       the final reply to a NOTIFY; sent as a notification (no id): not answered
  */
 
 const ids = { tindex: z.number().int().nonnegative(), tlabel: z.number().int().nonnegative() };

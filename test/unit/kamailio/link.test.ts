@@ -235,6 +235,33 @@ t.test('a pong with nothing to send back is answered by link.ack, so Kamailio ge
   t.equal(k.received.length, 0, 'and nothing else');
 });
 
+t.test('a notification (no id) is carried out, not answered: one link.ack per turn stands in for the answers', async (t) => {
+  const { k, link } = await bareLink(t);
+  const seen: string[] = [];
+  link.register({
+    'echo.tell': { params: z.object({ word: z.string() }).strict(), handle: (p) => { seen.push(p.word); return { answer: {}, effects: { ...noEffects(), notifies: p.word === 'n' ? [notify(1, 100)] : [] } }; } },
+    'echo.say': { params: z.object({ word: z.string() }).strict(), handle: (p) => ({ answer: { said: p.word }, effects: noEffects() }) },
+  }, applyNow);
+  // Nine written at once arrive in one or two reads: an ack per turn, not per notification.
+  for (let i = 0; i < 9; i++) k.send({ jsonrpc: '2.0', method: 'echo.tell', params: { word: `w${i}` } });
+  await until(() => seen.length === 9);
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(seen.length, 9, 'each is carried out');
+  t.equal(k.received.length, 0, 'none is answered');
+  t.ok(k.acks() >= 1 && k.acks() <= 3, `${k.acks()} link.ack for 9 notifications`);
+  // Its NOTIFYs still go, as link.notify.
+  k.send({ jsonrpc: '2.0', method: 'echo.tell', params: { word: 'n' } });
+  await until(() => k.received.length === 1);
+  t.equal((k.received[0] as { method: string }).method, 'link.notify', 'its NOTIFYs follow as link.notify');
+  // A request still gets its answer, and no ack besides when the answer went in the same turn.
+  const acks = k.acks();
+  k.send({ jsonrpc: '2.0', id: 'r1', method: 'echo.say', params: { word: 'x' } });
+  await until(() => k.received.length === 2);
+  t.same((k.received[1] as { id: string; result: unknown }).result, { said: 'x', notifies: [] }, 'a request is answered');
+  t.equal(k.acks(), acks, 'an answered request needs no ack');
+  t.equal(link.counters.bad, 0);
+});
+
 t.test('a full window: each message from Kamailio gets a link.ack at once, within a small reserve under 32 KB', async (t) => {
   // Blocked, the service would write nothing: its delayed TCP ACK would let Nagle on Kamailio's
   // socket hold the pong that opens the window (a 40 ms stall per window at 3,000 SUBSCRIBEs/s).
