@@ -88,6 +88,7 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
     async start(): Promise<string> {
       await db.open();
       for (const m of modules) await m.start();
+      await db.settle?.();
       storeOpen = true;
       link.start();
       return http.listen({ host: config.http_host, port: config.http_port });

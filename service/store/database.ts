@@ -31,6 +31,8 @@ export interface Database {
   query(sql: string, params?: readonly SqlValue[]): Promise<Row[]>;
   /** Runs the statements in one transaction; rejects with a StoreError, nothing applied. */
   transaction(statements: readonly Statement[]): Promise<void>;
+  /** The restore's bulk reads are over: give back the memory they grew, where that is possible. */
+  settle?(): Promise<void>;
   close(): Promise<void>;
 }
 

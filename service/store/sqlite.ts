@@ -92,6 +92,19 @@ export class SqliteDatabase implements Database {
     await this.send({ op: 'tx', define, statements: numbered });
   }
 
+  /**
+   * After the restore: the worker thread that read every row is replaced by a fresh one (at the
+   * next request), so its heap, grown to hold them, goes with it. Only when nothing is pending.
+   */
+  async settle(): Promise<void> {
+    const worker = this.worker;
+    if (!worker || this.pending.size > 0) return;
+    this.worker = undefined;
+    worker.removeAllListeners('exit');
+    worker.removeAllListeners('error');
+    await worker.terminate();
+  }
+
   async close(): Promise<void> {
     if (this.worker) await this.send({ op: 'close' }).catch(() => undefined);
     this.opened = false;
