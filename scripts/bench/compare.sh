@@ -42,6 +42,12 @@ export RATES_ADMIT=${RATES_ADMIT:-"200 400 600 800 1000 1500 2000 3000"}
 HARNESS=$(for t in $TESTS; do case $t in callinfo|lineseize) printf '%s ' "$t";; esac; done)
 FLOWS=$(for t in $TESTS; do case $t in call|refresh|admit) printf '%s ' "$t";; esac; done)
 export SVC_ROOT="$ROOT" SVC_ENTRY="$ROOT/dist/service/main.js"
+# SIPp 3.6 can hang past its own -timeout when a step overloads it (seen at native's 4,000
+# line-seize/s): a watchdog kills any SIPp that outlives a step by far; that step then fails.
+( while sleep 10; do
+    for p in $(pgrep -x sipp); do [ "$(ps -o etimes= -p "$p" | tr -d ' ')" -gt $((DUR * 3 + 120)) ] 2>/dev/null && kill -KILL "$p"; done
+  done ) & WATCHDOG=$!
+trap 'kill $WATCHDOG 2>/dev/null' EXIT
 if [ -n "$HARNESS" ]; then
   echo "== native sca.so ($HARNESS, ${DUR}s per step)" >&2
   "$NATIVE/run.sh" -c "$NATIVE/kamailio-native-sca.cfg" -b - -t "$HARNESS" -d "$DUR" -o "$OUT/native" 2>&1 | grep -E 'rate=|sustained' >&2
