@@ -97,10 +97,10 @@ const READ_PING_STEP = 4_000;
 const LINK_ACK = '{"jsonrpc":"2.0","method":"link.ack"}';
 /**
  * Room past the window for link.ack alone, about 120 of them (the window plus this and one read
- * ping stay under evapi's 32 KB read). While the window is full the service writes nothing, so its TCP ACKs wait
- * for the delayed-ACK timer and Nagle on Kamailio's socket holds the pong that would open the
- * window, and every request behind it, up to 40 ms: an ack per message received then keeps
- * Kamailio's data moving.
+ * ping stay under evapi's 32 KB read). While the window is full the service writes nothing, so
+ * its TCP ACKs wait for the delayed-ACK timer and Nagle on Kamailio's socket holds the pong that
+ * would open the window, and every request behind it, up to 40 ms: an ack per message received
+ * then keeps Kamailio's data moving.
  */
 const ACK_RESERVE = 5_000;
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
@@ -213,7 +213,7 @@ export class KamailioLink {
     }
     if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return this.reject(peer, null, -32600, 'Invalid Request', { payload: payload.slice(0, 200) });
     if (msg.method === undefined && (msg.result !== undefined || msg.error !== undefined)) {
-      const written = peer.written;
+      this.ackAtEndOfTurn(peer); // nothing answers a pong
       if (peer.ping && msg.id === peer.ping.id) {
         peer.ping = undefined;
         this.counters.pongs++;
@@ -224,17 +224,14 @@ export class KamailioLink {
         peer.readPings.splice(0, k + 1);
         this.flush(peer);
       }
-      // A pong is the one message from Kamailio nothing answers: without a frame back, our delayed
-      // ACK lets Nagle on Kamailio's socket (evapi sets no TCP_NODELAY) hold its next event 40 ms.
-      if (peer.written === written) this.write(peer, LINK_ACK);
       return;
     }
     if (peer.queue.length > 0) this.ackWhileBlocked(peer);
     const id = typeof msg.id === 'string' || typeof msg.id === 'number' ? msg.id : null;
     const entry = typeof msg.method === 'string' ? this.methods.get(msg.method) : undefined;
-    // A valid notification (no id; NOTIFY replies come this way) is carried out and not answered.
-    const notification = !('id' in msg) && entry !== undefined;
     if (!entry) return this.reject(peer, id, -32601, `Method not found: ${String(msg.method).slice(0, 100)}`);
+    // A notification (no id; NOTIFY replies come this way) is carried out and not answered.
+    const notification = !('id' in msg);
     const method = msg.method as string;
     const parsed = entry.method.params.safeParse(msg.params);
     if (!parsed.success) {
@@ -265,9 +262,10 @@ export class KamailioLink {
   }
 
   /**
-   * One link.ack for the notifications of this turn, unless something else went to Kamailio
-   * meanwhile: without a frame back our TCP ACK waits for the delayed-ACK timer, and Nagle on
-   * Kamailio's socket holds its next event until then (up to 40 ms).
+   * One link.ack for what this turn received and will not answer (notifications, pongs), unless
+   * something else went to Kamailio meanwhile: without a frame back our TCP ACK waits for the
+   * delayed-ACK timer, and Nagle on Kamailio's socket (evapi sets no TCP_NODELAY) holds its next
+   * event until then (up to 40 ms).
    */
   private ackAtEndOfTurn(peer: Peer): void {
     if (peer.ackDue) return;
