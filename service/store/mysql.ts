@@ -20,11 +20,15 @@ export class MysqlDatabase implements Database {
   private pool: Pool | undefined;
   private writer: PoolConnection | undefined;
   private chain: Promise<unknown> = Promise.resolve();
+  /** A statement (or a connect) that takes longer fails, and its connection is dropped: a hung server never holds the store. */
+  private readonly timeout: number;
 
-  constructor(private readonly url: string) {}
+  constructor(private readonly url: string, opts: { queryTimeoutMs?: number } = {}) {
+    this.timeout = opts.queryTimeoutMs ?? 5000;
+  }
 
   async open(): Promise<void> {
-    const pool = mysql.createPool({ uri: this.url, connectionLimit: 4, connectTimeout: 3000, enableKeepAlive: true });
+    const pool = mysql.createPool({ uri: this.url, connectionLimit: 4, connectTimeout: Math.min(this.timeout, 10_000), enableKeepAlive: true });
     this.pool = pool;
     await pool.query(`CREATE TABLE IF NOT EXISTS ${SCHEMA_TABLE} (component VARCHAR(32) PRIMARY KEY, version INT NOT NULL)`);
   }
@@ -62,11 +66,15 @@ export class MysqlDatabase implements Database {
   }
 
   async query(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    let conn: PoolConnection | undefined;
     try {
-      const [rows] = await this.handle().query(sql, params as SqlValue[]);
+      conn = await this.handle().getConnection();
+      const [rows] = await this.within(conn, conn.query(sql, params as SqlValue[]));
       return Array.isArray(rows) ? (rows as Row[]) : [];
     } catch (err) {
-      throw storeError(err);
+      throw err instanceof StoreError ? err : storeError(err);
+    } finally {
+      conn?.release();
     }
   }
 
@@ -85,11 +93,13 @@ export class MysqlDatabase implements Database {
       throw storeError(err);
     }
     try {
-      await conn.beginTransaction();
-      for (const s of statements) await conn.execute(s.sql, s.params as SqlValue[]);
-      await conn.commit();
+      await this.within(conn, (async () => {
+        await conn.beginTransaction();
+        for (const s of statements) await conn.execute(s.sql, s.params as SqlValue[]);
+        await conn.commit();
+      })());
     } catch (err) {
-      const e = storeError(err);
+      const e = err instanceof StoreError ? err : storeError(err);
       await conn.rollback().catch(() => undefined);
       // A connection that failed is not trusted again; the pool gives a fresh one next time.
       if (e.transient) {
@@ -97,6 +107,26 @@ export class MysqlDatabase implements Database {
         conn.destroy();
       }
       throw e;
+    }
+  }
+
+  /**
+   * The work on `conn`, or a transient StoreError once the timeout passes (a hung or black-holed
+   * server): the connection is destroyed, so nothing waits on it again.
+   */
+  private async within<T>(conn: PoolConnection, work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        conn.destroy();
+        reject(new StoreError(`MySQL did not answer within ${this.timeout} ms`, true, 'TIMEOUT'));
+      }, this.timeout);
+    });
+    work.catch(() => undefined); // a late failure of abandoned work is not unhandled
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -4,9 +4,9 @@ import { MysqlDatabase } from './mysql.js';
 import { SqliteDatabase } from './sqlite.js';
 
 /** db_url: "sqlite:<file>" (the embedded default) or "mysql://user:pass@host:port/db". */
-export function openDatabase(dbUrl: string): Database {
+export function openDatabase(dbUrl: string, opts: { queryTimeoutMs?: number } = {}): Database {
   const sqlite = /^sqlite:(?:\/\/)?(.+)$/.exec(dbUrl);
   if (sqlite) return new SqliteDatabase(path.resolve(sqlite[1]!));
-  if (/^mysql:\/\//.test(dbUrl)) return new MysqlDatabase(dbUrl);
+  if (/^mysql:\/\//.test(dbUrl)) return new MysqlDatabase(dbUrl, opts);
   throw new Error(`db_url ${dbUrl}: use sqlite:<file> or mysql://user:pass@host:port/db`);
 }
