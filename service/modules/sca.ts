@@ -60,14 +60,15 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
   const tables = new ScaStore(db, config.server_id);
   const committer = new Committer(db, deps.log.child({ component: 'store', engine: 'sca' }));
   const runner = new EffectsRunner<ScaWrite>({
-    commit: (writes) => committer.commit(tables.changes(writes)),
+    commit: (writes, within) => committer.commit(tables.changes(writes), within),
     sendNotifies: (n) => link.sendNotifies(n),
   }, clock);
   /** The lines the live view has not been sent since they changed: every row write names one. */
   const changedLines = new Set<string>();
   const run = (effects: Effects<ScaWrite>, answer?: (notifies: readonly OutboundNotify[]) => void): Promise<void> => {
     for (const w of effects.writes) changedLines.add(w.aor);
-    return runner.run(effects, answer);
+    // Kamailio waits on an answer: it does not wait past db_write_timeout for its commit.
+    return runner.run(effects, answer, answer ? config.db_write_timeout * 1000 : undefined);
   };
   const metrics = new ScaMetrics(deps.registry, engine, committer);
   let purgeTimer: NodeJS.Timeout | undefined;
