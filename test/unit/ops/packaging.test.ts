@@ -37,5 +37,8 @@ t.test('the systemd unit passes systemd-analyze verify', async (t) => {
   const r = spawnSync('systemd-analyze', ['verify', `${ROOT}docker/sca-service.service`], { encoding: 'utf8' });
   if (r.error) throw new Error('systemd-analyze is missing: apt-get install -y systemd');
   t.equal(r.status, 0);
-  t.equal(r.stderr.trim(), '', 'no warnings');
+  // systemd-analyze also reports on units other packages installed (garb.service from
+  // galera-arbitrator-4 warns about "nobody"): only our unit's lines count.
+  const ours = r.stderr.split('\n').filter((l) => l.includes('sca-service'));
+  t.same(ours, [], 'no warnings about our unit');
 });
