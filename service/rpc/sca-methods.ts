@@ -135,7 +135,7 @@ export const SCA_METHODS: RpcTable<ScaEngine> = {
       fields: { aor: 'the line', index: 'the appearance-index seized', owner: 'the phone', message: 'the line kamcmd prints for the module' },
     },
     errors: [{ code: 500, when: 'every appearance is in use ("Failed to seize line")' }],
-    example: { params: [AOR, PHONE], mistake: [AOR] },
+    example: { params: [AOR, 'sip:100@10.0.0.12:5060'], mistake: [AOR] },
     run: ({ engine, now }, a) => fromAdmin(engine.seizeAppearance(a.aor as string, a.owner as string, now), (v) => ({
       aor: a.aor, index: v.index, owner: a.owner, message: `Seized ${a.aor as string} appearance-index ${v.index} for ${a.owner as string}`,
     })),
