@@ -63,6 +63,8 @@ export class CcMetrics {
       name: 'cc_decision_latency_seconds', help: 'From a request reaching the service to its answer (store commit included)', labelNames: ['door'], registers: [registry],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5],
     });
+    // Both doors from the start: a dashboard shows 0 for a door not used yet, not "no data".
+    for (const door of ['socket', 'link'] as const) this.latency.zero({ door });
   }
 
   decided(door: 'socket' | 'link', seconds: number): void {
