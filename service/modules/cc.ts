@@ -50,7 +50,9 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
     // The CDR lines are written once their rows are committed.
     commit: async (writes, within) => {
       await committer.commit(store.changes(writes), within);
-      cdrLog.write(writes.flatMap((w) => (w.kind === 'cdr' ? [w.cdr] : [])));
+      const cdrs = writes.flatMap((w) => (w.kind === 'cdr' ? [w.cdr] : []));
+      cdrLog.write(cdrs);
+      metrics.billed(cdrs);
     },
     sendNotifies: () => undefined,
     run: (commands) => { for (const c of commands) void kamailio.carryOut(c).catch((err: unknown) => log.error({ callId: c.callId, err: String(err) }, 'carrying out a call-control command failed')); },

@@ -413,6 +413,8 @@ export const DEVIATION_NORMALISERS: Record<string, (t: Trace) => Trace> = {
   // 202 with a NOTIFY in that dialog, we answer 481. Compare the refresh as "answered" and each
   // dialog's first NOTIFY.
   D30: (t) => firstNotifiesOnly(mapReplies(t, (r) => (String(r.to).endsWith('(refresh)') ? { to: r.to, outcome: 'answered' } : r))),
+  // A bad param (D35): the module's fault is the usage line alone, ours names the param first.
+  D35: (t) => mapReplies(t, (r) => (r.to === undefined || !String(r.to).startsWith('sca.') ? r : { ...r, output: String(r.output).replace(/^error: 500 - .*?; ((?:U|u)sage: .*)$/, 'error: 500 - $1') })),
   // An unsubscribe of an index no longer in use: the module answers 500, we 200.
   D7: (t) => mapReplies(t, (r) => (String(r.to).endsWith('(refresh)') && r.expires !== 'N' ? { to: r.to, outcome: 'answered' } : r)),
 };
