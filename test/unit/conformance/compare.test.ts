@@ -312,6 +312,16 @@ t.test('D28: deactivated subscriptions leave the count here', async (t) => {
   fails(t, compare(sc, build('7 call-info', 'active'), build('0 call-info')), /ours says \"0 call-info\", the module \"7 call-info\"/, 'counts 0 against 7 fail');
 });
 
+t.test('D35: a bad param is named before the module\'s usage line', async (t) => {
+  const sc = scenario({ name: 'd35', expect: ['D35'], phones: {}, steps: [{ do: 'rpc', cmd: 'sca.subscription_count', args: ['foo'] }] });
+  const usage = 'usage: sca.subscription_count {call-info | line-seize}';
+  const build = (output: string) => trace({ rpc: { replies: [{ step: 0, to: 'sca.subscription_count foo', output }] } });
+  const native = build(`error: 500 - ${usage}`);
+  t.equal(compare(sc, native, build(`error: 500 - event "foo" must be call-info or line-seize; ${usage}`)).result, 'intended deviation');
+  fails(t, compare(sc, native, build(`error: 500 - ${usage}`)), /D35: step 0: ours says "error: 500 - usage/, 'the usage line alone (the module\'s behaviour) fails');
+  fails(t, compare(sc, native, build('error: 500 - event "foo" is wrong; usage: something else')), /D35: step 0/, 'another usage line fails');
+});
+
 t.test('D4: a new subscription after an unsubscribe starts at CSeq 1 here', async (t) => {
   const sc = scenario({ name: 'd4', expect: ['D2', 'D4'], phones: { p1: '100', p2: '100' }, steps: [
     { do: 'subscribe', phone: 'p1', event: 'call-info' }, { do: 'race', phones: ['p1', 'p2'], index: 1 }, { do: 'race', phones: ['p1', 'p2'], index: 2 }] });
