@@ -52,6 +52,9 @@ export interface LinkOptions {
   heartbeatMs?: number;
   /** A ping unanswered this long means the peer is dead: the connection is reset. */
   heartbeatTimeoutMs?: number;
+  /** Said in link.hello: this node's name and its leadership epoch (a single service: 0). */
+  node?: string;
+  epoch?: () => number;
 }
 
 /** Params for a log line: JSON, cut short; undefined and unserializable values included. */
@@ -83,6 +86,13 @@ interface Peer {
   queuedBytes: number;
   /** A link.ack is due at the end of this turn for the notifications received in it. */
   ackDue: boolean;
+  /** This Kamailio's PROXY_ID, from its answer to our hello: the link is up once it has one. */
+  proxy: string | undefined;
+  /** The id of our hello waiting for its answer. */
+  helloId: string | undefined;
+  /** Bytes of Kamailio's requests read and not yet credited (link.credit), and its timer. */
+  uncredited: number;
+  creditTimer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -104,6 +114,13 @@ const LINK_ACK = '{"jsonrpc":"2.0","method":"link.ack"}';
  */
 const ACK_RESERVE = 5_000;
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+/**
+ * Kamailio stops writing to a service that has more than LINK_CREDIT (link.cfg, 2 MB) unread, or
+ * that credited nothing for a second while bytes are unread: a frozen service must never block
+ * its one evapi dispatcher. What was read is credited once this much is uncredited, else soon.
+ */
+const CREDIT_BYTES = 64 * 1024;
+const CREDIT_AFTER_MS = 50;
 
 export class KamailioLink {
   private readonly peers: Peer[];
@@ -116,6 +133,8 @@ export class KamailioLink {
   private readonly frameLimit: number;
   private readonly heartbeatMs: number;
   private readonly heartbeatTimeoutMs: number;
+  private readonly node: string;
+  private readonly epoch: () => number;
   readonly counters = { received: 0, bad: 0, notifiesSent: 0, notifiesDropped: 0, framesDropped: 0, split: 0, pongs: 0, resets: 0 };
   observer: LinkObserver | undefined;
 
@@ -123,21 +142,29 @@ export class KamailioLink {
     this.frameLimit = opts.frameLimit ?? 30_000;
     this.heartbeatMs = opts.heartbeatMs ?? 5_000;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 15_000;
+    this.node = opts.node ?? 'sca-service';
+    this.epoch = opts.epoch ?? (() => 0);
     this.peers = addresses.map((a) => {
       const [host = '127.0.0.1', port = '8448'] = a.split(/:(?=\d+$)/);
-      const peer: Peer = { client: new EvapiClient(host, Number(port), log), pingId: 0, ping: undefined, written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0, ackDue: false };
+      const peer: Peer = {
+        client: new EvapiClient(host, Number(port), log), pingId: 0, ping: undefined, written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0, ackDue: false,
+        proxy: undefined, helloId: undefined, uncredited: 0, creditTimer: undefined,
+      };
       peer.client.on('message', (payload: string) => this.receive(peer, payload));
       peer.client.on('down', () => {
         if (peer.queue.length > 0) this.log.error({ evapi: peer.client.address, frames: peer.queue.length }, 'Kamailio went away: frames waiting for it are dropped');
         this.counters.framesDropped += peer.queue.length;
-        Object.assign(peer, { written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0 });
-        for (const l of this.downListeners) l();
+        const wasLinked = peer.proxy !== undefined;
+        if (peer.creditTimer) clearTimeout(peer.creditTimer);
+        Object.assign(peer, { written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0, proxy: undefined, helloId: undefined, uncredited: 0, creditTimer: undefined });
+        if (wasLinked) for (const l of this.downListeners) l();
       });
       peer.client.on('up', () => {
         peer.ping = undefined;
-        // Kamailio replays the events it queued while no service was connected.
-        this.sendTo(peer, { jsonrpc: '2.0', method: 'link.hello', params: {} });
-        for (const l of this.upListeners) l();
+        // The connection is the active one once Kamailio answers this hello (its epoch is not
+        // below the last one it heard); it then replays the events it queued meanwhile.
+        peer.helloId = `hello-${++peer.pingId}`;
+        this.sendTo(peer, { jsonrpc: '2.0', method: 'link.hello', id: peer.helloId, params: { node: this.node, epoch: this.epoch() } });
       });
       return peer;
     });
@@ -175,8 +202,14 @@ export class KamailioLink {
     for (const p of this.peers) p.client.stop();
   }
 
+  /** Kamailio instances linked: connected, and our hello answered. */
   get connected(): number {
-    return this.peers.filter((p) => p.client.isConnected).length;
+    return this.peers.filter((p) => p.client.isConnected && p.proxy !== undefined).length;
+  }
+
+  /** The PROXY_ID of each linked Kamailio. */
+  get proxies(): string[] {
+    return this.peers.flatMap((p) => (p.client.isConnected && p.proxy !== undefined ? [p.proxy] : []));
   }
 
   /** Bytes Kamailio has not confirmed reading, and bytes waiting in the service for room. */
@@ -186,13 +219,14 @@ export class KamailioLink {
 
   /** Why each Kamailio that is not connected is not, for /readyz. */
   get problems(): Array<{ evapi: string; error: string }> {
-    return this.peers.filter((p) => !p.client.isConnected).map((p) => ({ evapi: p.client.address, error: p.client.lastError ?? 'not connected' }));
+    return this.peers.filter((p) => !p.client.isConnected || p.proxy === undefined)
+      .map((p) => ({ evapi: p.client.address, error: p.client.isConnected ? 'no answer to our hello yet' : p.client.lastError ?? 'not connected' }));
   }
 
   /** Sends NOTIFYs the service starts itself through the first connected Kamailio. */
   sendNotifies(notifies: readonly OutboundNotify[]): boolean {
     if (notifies.length === 0) return true;
-    const peer = this.peers.find((p) => p.client.isConnected);
+    const peer = this.peers.find((p) => p.client.isConnected && p.proxy !== undefined);
     if (!peer) {
       this.counters.notifiesDropped += notifies.length;
       this.log.warn({ count: notifies.length, aor: notifies[0]!.subject }, 'no Kamailio connected: NOTIFYs dropped');
@@ -220,6 +254,7 @@ export class KamailioLink {
     }
     if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return this.reject(peer, null, -32600, 'Invalid Request', { payload: payload.slice(0, 200) });
     if (msg.method === undefined && (msg.result !== undefined || msg.error !== undefined)) {
+      if (peer.helloId !== undefined && msg.id === peer.helloId) return this.linked(peer, msg.result);
       this.ackAtEndOfTurn(peer); // nothing answers a pong
       if (peer.ping && msg.id === peer.ping.id) {
         peer.ping = undefined;
@@ -233,6 +268,8 @@ export class KamailioLink {
       }
       return;
     }
+    // Kamailio counts its requests (not its answers) as unread until credited.
+    this.credit(peer, Buffer.byteLength(payload));
     if (peer.queue.length > 0) this.ackWhileBlocked(peer);
     const id = typeof msg.id === 'string' || typeof msg.id === 'number' ? msg.id : null;
     const entry = typeof msg.method === 'string' ? this.methods.get(msg.method) : undefined;
@@ -266,6 +303,32 @@ export class KamailioLink {
       ? (notifies: readonly OutboundNotify[]) => this.notifyFrames(peer, notifies)
       : (notifies: readonly OutboundNotify[]) => this.answer(peer, id, out.answer, notifies, entry.method.fallback?.(msg!.params));
     entry.apply(out.effects, answer).catch((err: unknown) => this.log.error({ method, err: String(err) }, 'carrying out the effects failed'));
+  }
+
+  /** Kamailio answered our hello: this connection is the active one, and it names its proxy. */
+  private linked(peer: Peer, result: unknown): void {
+    peer.helloId = undefined;
+    const proxy = (result as { proxy?: unknown } | null)?.proxy;
+    peer.proxy = typeof proxy === 'string' && proxy !== '' ? proxy : peer.client.address;
+    this.log.info({ evapi: peer.client.address, proxy: peer.proxy, epoch: this.epoch() }, 'Kamailio linked');
+    for (const l of this.upListeners) l();
+  }
+
+  /** Credits what was read of Kamailio's requests: at once past CREDIT_BYTES, else within CREDIT_AFTER_MS. */
+  private credit(peer: Peer, bytes: number): void {
+    peer.uncredited += bytes;
+    const send = (): void => {
+      if (peer.creditTimer) clearTimeout(peer.creditTimer);
+      peer.creditTimer = undefined;
+      const read = peer.uncredited;
+      if (read === 0 || !peer.client.isConnected) return;
+      const frame = `{"jsonrpc":"2.0","method":"link.credit","params":{"read":${read}}}`;
+      // Past a full window it goes in the room kept for acks: Kamailio must hear it to keep writing.
+      if (peer.queue.length > 0 ? this.sendInReserve(peer, frame) : this.write(peer, frame)) peer.uncredited -= read;
+      else peer.creditTimer = setTimeout(send, CREDIT_AFTER_MS);
+    };
+    if (peer.uncredited >= CREDIT_BYTES) send();
+    else peer.creditTimer ??= setTimeout(send, CREDIT_AFTER_MS);
   }
 
   /**
@@ -379,10 +442,16 @@ export class KamailioLink {
 
   /** link.ack past the full window, within ACK_RESERVE: see there. */
   private ackWhileBlocked(peer: Peer): void {
-    const size = Buffer.byteLength(LINK_ACK) + 16;
-    if (!peer.client.isConnected || peer.written + size - peer.read > WINDOW_BYTES + ACK_RESERVE) return;
-    peer.client.send(LINK_ACK);
+    this.sendInReserve(peer, LINK_ACK);
+  }
+
+  /** A small frame written past a full window, within ACK_RESERVE; false when there is no room. */
+  private sendInReserve(peer: Peer, frame: string): boolean {
+    const size = Buffer.byteLength(frame) + 16;
+    if (!peer.client.isConnected || peer.written + size - peer.read > WINDOW_BYTES + ACK_RESERVE) return false;
+    peer.client.send(frame);
     peer.written += size;
+    return true;
   }
 
   /** How far the newest read ping reaches (or what Kamailio is known to have read). */

@@ -32,7 +32,12 @@ const MAX_BACKOFF_MS = 10_000;
  */
 export class Committer {
   private queue = new Map<string, readonly Statement[]>();
-  private waiters: Array<() => void> = [];
+  /**
+   * Every commit not yet resolved, oldest first. They resolve in this order only, whatever their
+   * deadlines: effects are carried out in the order they were made (a NOTIFY of an older state
+   * must never follow a newer one).
+   */
+  private outstanding: Array<{ resolve(): void; timer: NodeJS.Timeout | undefined }> = [];
   /** Readers waiting for everything queued to be written (see settled). */
   private idleWaiters: Array<() => void> = [];
   private writing = false;
@@ -64,21 +69,25 @@ export class Committer {
     if (this.queue.size === 0 && !this.writing) return Promise.resolve();
     if (this.failing) return Promise.resolve();
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
+      const waiter = { resolve, timer: undefined as NodeJS.Timeout | undefined };
       if (withinMs !== undefined && withinMs > 0) {
-        timer = setTimeout(() => {
-          this.waiters = this.waiters.filter((w) => w !== done);
+        waiter.timer = setTimeout(() => {
           this.slow(withinMs);
-          resolve();
+          this.release(waiter); // and every commit before it
         }, withinMs);
       }
-      this.waiters.push(done);
+      this.outstanding.push(waiter);
       this.kick();
     });
+  }
+
+  /** Resolves the commits up to `last` (all of them when undefined), oldest first. */
+  private release(last?: { resolve(): void }): void {
+    const n = last === undefined ? this.outstanding.length : this.outstanding.indexOf(last as never) + 1;
+    for (const w of this.outstanding.splice(0, n)) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
   }
 
   /** An answer went ahead of its write. */
@@ -96,9 +105,9 @@ export class Committer {
   private async write(): Promise<void> {
     this.writing = true;
     const batch = [...this.queue];
-    const waiters = this.waiters;
+    // The commits this write answers: every one made so far.
+    const through = this.outstanding.at(-1);
     this.queue = new Map();
-    this.waiters = [];
     let failed: Array<[string, readonly Statement[]]> = [];
     try {
       await this.db.transaction(batch.flatMap(([, s]) => s));
@@ -108,22 +117,16 @@ export class Committer {
       if (failed.length > 0) this.failed(err, failed);
     }
     this.writing = false;
-    for (const w of waiters) w();
+    if (through) this.release(through);
     // Commits without changes that came during the write waited only to keep their place: with
     // nothing queued behind them, no later write would release them.
     if (this.queue.size === 0) {
-      this.releaseWaiters();
+      this.release();
       const idle = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of idle) w();
     }
     if (!this.failing) this.kick();
-  }
-
-  private releaseWaiters(): void {
-    const waiting = this.waiters;
-    this.waiters = [];
-    for (const w of waiting) w();
   }
 
   /** A batch with a row the database refuses: each row alone, the refused ones set aside. */

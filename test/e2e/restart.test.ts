@@ -55,7 +55,7 @@ t.test('a call that ends while the service is down is idle after the restart', a
   const m = mark(p1, p2);
   await stack.startService();
   for (const [i, p] of [p1, p2].entries()) await waitLine(p, '2:seized', m[i]!, 5000);
-  t.match(stack.kamailioLog(), /sca: service said hello, [1-9]\d* queued events replayed/);
+  t.match(stack.kamailioLog(), /sca: service \S+ said hello \(epoch \d+\): it is the active one; [1-9]\d* queued events replayed/);
 });
 
 /** Bob's side of P1's call, as Bob would address it. */

@@ -12,6 +12,10 @@ export interface FakeKamailio {
   pings: () => number;
   /** link.ack frames: the service answers each pong that it has nothing else to answer with. */
   acks: () => number;
+  /** Bytes the service credited (link.credit): how much of what Kamailio sent it has read. */
+  credited: () => number;
+  /** The params of the last link.hello ({node, epoch}). */
+  lastHello: () => unknown;
   send: (o: unknown) => void;
   sendRaw: (s: string) => void;
   drop: () => void;
@@ -30,6 +34,8 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
   let hellos = 0;
   let pings = 0;
   let acks = 0;
+  let credited = 0;
+  let lastHello: unknown;
   let dead = false;
   let held: string[] = [];
   let bytes = 0;
@@ -44,9 +50,15 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
       for (const raw of d.push(c).frames) {
         sizes.push(Buffer.byteLength(raw));
         bytes += Buffer.byteLength(raw);
-        const f = JSON.parse(raw) as { method?: string; id?: string };
-        if (f.method === 'link.hello') hellos++; // asks Kamailio to replay what it queued
+        const f = JSON.parse(raw) as { method?: string; id?: string; params?: unknown };
+        if (f.method === 'link.hello') {
+          hellos++; // asks Kamailio to replay what it queued
+          lastHello = f.params;
+          // Kamailio's link.cfg answers a hello that has an id with its PROXY_ID.
+          if (f.id !== undefined) s.write(encodeNetstring(JSON.stringify({ jsonrpc: '2.0', result: { proxy: 'fake', epoch: (f.params as { epoch?: number } | undefined)?.epoch ?? 0 }, id: f.id })));
+        }
         else if (f.method === 'link.ack') acks++; // answers a pong: Kamailio drops it
+        else if (f.method === 'link.credit') credited += Number((f.params as { read?: number } | undefined)?.read ?? 0); // what the service has read
         else if (f.method === 'link.ping') {
           pings++;
           if (!dead) s.write(encodeNetstring(JSON.stringify({ jsonrpc: '2.0', id: f.id, result: 'pong' })));
@@ -63,6 +75,8 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
     hellos: () => hellos,
     pings: () => pings,
     acks: () => acks,
+    credited: () => credited,
+    lastHello: () => lastHello,
     send: (o) => socket!.write(encodeNetstring(JSON.stringify(o))),
     sendRaw: (s) => socket!.write(encodeNetstring(s)),
     drop: () => socket?.destroy(),

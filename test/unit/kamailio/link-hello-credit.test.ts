@@ -1,0 +1,58 @@
+// The link's hello and credit, against an in-process fake of Kamailio's evapi side: a Kamailio
+// counts as linked once it answered our hello (with its PROXY_ID); the hello says this node and
+// its epoch; what the service reads of Kamailio's requests is credited (link.credit), so that
+// Kamailio (link.cfg) can stop writing to a service that froze.
+import t from 'tap';
+import { noEffects } from '../../../service/effects.js';
+import { KamailioLink } from '../../../service/kamailio/link.js';
+import { fakeKamailio, until } from '../../support/fake-kamailio.js';
+import { z } from 'zod';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+
+t.test('linked once Kamailio answers the hello, which names this node and its epoch', async (t) => {
+  const k = await fakeKamailio();
+  let epoch = 7;
+  const link = new KamailioLink([`127.0.0.1:${k.port}`], quiet, { node: 'node-a', epoch: () => epoch });
+  let ups = 0;
+  link.onUp(() => ups++);
+  link.start();
+  t.teardown(async () => { link.stop(); await k.close(); });
+  await until(() => link.connected === 1);
+  t.same(link.proxies, ['fake'], 'the proxy it names');
+  t.same(k.lastHello(), { node: 'node-a', epoch: 7 });
+  t.equal(ups, 1, 'up once linked');
+  epoch = 8;
+  k.drop();
+  await until(() => k.hellos() === 2 && link.connected === 1);
+  t.same([ups, k.lastHello()], [2, { node: 'node-a', epoch: 8 }], 'again after a reconnection, with the epoch of now');
+});
+
+t.test('Kamailio\'s requests are credited by their bytes; answers to our pings are not', async (t) => {
+  const k = await fakeKamailio();
+  const link = new KamailioLink([`127.0.0.1:${k.port}`], quiet, { heartbeatMs: 50 });
+  link.register({ 'echo.say': { params: z.object({ word: z.string() }), handle: (p) => ({ answer: { said: p.word }, effects: noEffects() }) } }, async (_e, answer) => answer([]));
+  link.start();
+  t.teardown(async () => { link.stop(); await k.close(); });
+  await until(() => link.connected === 1);
+  const frames = Array.from({ length: 40 }, (_, i) => JSON.stringify({ jsonrpc: '2.0', id: `x${i}`, method: 'echo.say', params: { word: 'w'.repeat(i * 100) } }));
+  for (const f of frames) k.sendRaw(f);
+  const sent = frames.reduce((n, f) => n + Buffer.byteLength(f), 0);
+  await until(() => k.credited() === sent, 5000);
+  t.equal(k.credited(), sent, `all ${sent} bytes credited`);
+  await until(() => k.pings() >= 3);
+  t.equal(k.credited(), sent, 'pongs credit nothing (Kamailio does not count them)');
+});
+
+t.test('a burst over 64 KB is credited at once, not only after the timer', async (t) => {
+  const k = await fakeKamailio();
+  const link = new KamailioLink([`127.0.0.1:${k.port}`], quiet);
+  link.register({ 'echo.say': { params: z.object({ word: z.string() }), handle: () => ({ answer: {}, effects: noEffects() }) } }, async (_e, answer) => answer([]));
+  link.start();
+  t.teardown(async () => { link.stop(); await k.close(); });
+  await until(() => link.connected === 1);
+  const big = JSON.stringify({ jsonrpc: '2.0', method: 'echo.say', params: { word: 'w'.repeat(70_000) } });
+  k.sendRaw(big);
+  await until(() => k.credited() >= Buffer.byteLength(big), 5000);
+  t.equal(k.credited(), Buffer.byteLength(big));
+});
