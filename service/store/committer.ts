@@ -1,4 +1,4 @@
-import type { Database, Statement, StoreError } from './database.js';
+import { FencedError, type Database, type Statement, type StoreError } from './database.js';
 
 /**
  * The statements that bring one row (or one line) to its current state. An `append` change (a
@@ -18,6 +18,18 @@ export interface CommitterLog {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+// A strict committer's callers are waiting: retry often (each try is one small transaction).
+const STRICT_MAX_BACKOFF_MS = 1_000;
+
+export interface CommitterOptions {
+  /**
+   * HA: never acknowledge what is not in the database. While it is away commits wait (retried),
+   * there is no serving from memory; a FencedError stops the committer for good: every waiting
+   * and later commit rejects with it and `onFenced` tells the service (which exits).
+   */
+  readonly strict?: boolean;
+  readonly onFenced?: (err: FencedError) => void;
+}
 
 /**
  * Durable before acknowledged: commit() resolves once its changes are in the database. Changes
@@ -29,18 +41,21 @@ const MAX_BACKOFF_MS = 10_000;
  * resolves at once without the guarantee, and the queue is retried with backoff until a write
  * succeeds. A change the database refuses for its content (a constraint, a value too long) is set
  * aside with a log line and counted, so that one bad row never stops the others.
+ * A strict committer (HA, CommitterOptions) never serves from memory and stops when fenced.
  */
 export class Committer {
   private queue = new Map<string, readonly Statement[]>();
-  private waiters: Array<() => void> = [];
+  private waiters: Array<(err?: Error) => void> = [];
   private writing = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private backoffMs = 200;
   private appended = 0;
   degraded = false;
+  /** Set once the write-fence refused a transaction: nothing is written any more. */
+  fenced: FencedError | undefined;
   readonly stats = { commits: 0, rows: 0, errors: 0, setAside: 0 };
 
-  constructor(private readonly db: Database, private readonly log: CommitterLog) {}
+  constructor(private readonly db: Database, private readonly log: CommitterLog, private readonly opts: CommitterOptions = {}) {}
 
   /** Rows waiting to be written. */
   get pending(): number {
@@ -48,13 +63,14 @@ export class Committer {
   }
 
   commit(changes: readonly Change[]): Promise<void> {
+    if (this.fenced) return Promise.reject(this.fenced);
     // A later change of a queued row replaces it in place: rows are independent, and the first
     // position keeps new rows in creation order (their ids are the group NOTIFY order).
     for (const c of changes) this.queue.set(c.append ? `${c.key}\u0000#${++this.appended}` : c.key, c.statements);
     if (this.queue.size === 0 && !this.writing) return Promise.resolve();
-    if (this.degraded) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
+    if (this.degraded && !this.opts.strict) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push((err) => (err ? reject(err) : resolve()));
       this.kick();
     });
   }
@@ -75,11 +91,20 @@ export class Committer {
       await this.db.transaction(batch.flatMap(([, s]) => s));
       this.written(batch.length);
     } catch (err) {
-      failed = (err as StoreError).transient === false ? await this.oneByOne(batch) : batch;
-      if (failed.length > 0) this.failed(err, failed);
+      try {
+        if (err instanceof FencedError) throw err;
+        failed = (err as StoreError).transient === false ? await this.oneByOne(batch) : batch;
+        if (failed.length > 0) this.failed(err, failed);
+      } catch (fenced) {
+        if (!(fenced instanceof FencedError)) throw fenced;
+        this.fencedOut(fenced, waiters);
+        return;
+      }
     }
     this.writing = false;
-    for (const w of waiters) w();
+    // Strict: what failed is not acknowledged; its waiters wait for the write that stores it.
+    if (failed.length > 0 && this.opts.strict) this.waiters = [...waiters, ...this.waiters];
+    else for (const w of waiters) w();
     // Commits without changes that came during the write waited only to keep their place: with
     // nothing queued behind them, no later write would release them.
     if (this.queue.size === 0) this.releaseWaiters();
@@ -100,6 +125,7 @@ export class Committer {
         await this.db.transaction(statements);
         this.written(1);
       } catch (err) {
+        if (err instanceof FencedError) throw err;
         if ((err as StoreError).transient !== false) return batch.slice(i);
         this.stats.setAside++;
         this.log.error({ err: (err as Error).message, row: key.replace(/\u0000/g, ' ').slice(0, 300) }, 'STORE REFUSED A ROW: set aside, the others go on');
@@ -123,12 +149,27 @@ export class Committer {
     this.queue = new Map(batch.map(([key, statements]) => [key, newer.get(key) ?? statements]));
     for (const [k, v] of newer) this.queue.set(k, v);
     this.degraded = true;
-    this.log.error({ err: (err as Error).message, rows: this.queue.size, retryMs: this.backoffMs }, 'STORE WRITE FAILED: serving from memory, will retry');
+    this.log.error({ err: (err as Error).message, rows: this.queue.size, retryMs: this.backoffMs },
+      this.opts.strict ? 'STORE WRITE FAILED: commits wait, will retry' : 'STORE WRITE FAILED: serving from memory, will retry');
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.kick();
     }, this.backoffMs);
-    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.strict ? STRICT_MAX_BACKOFF_MS : MAX_BACKOFF_MS);
+  }
+
+  /** Another node leads: drop what is queued, refuse every commit from now on, tell the service. */
+  private fencedOut(err: FencedError, inFlight: ReadonlyArray<(err?: Error) => void>): void {
+    this.fenced = err;
+    this.writing = false;
+    this.stop();
+    const dropped = this.queue.size;
+    this.queue = new Map();
+    const waiting = [...inFlight, ...this.waiters];
+    this.waiters = [];
+    this.log.error({ err: err.message, dropped }, 'STORE FENCED: another node leads; nothing more is written');
+    for (const w of waiting) w(err);
+    this.opts.onFenced?.(err);
   }
 
   /** Waits until everything queued is written or `timeoutMs` passed; returns the rows left. */
