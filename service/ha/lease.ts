@@ -125,9 +125,7 @@ export class Lease {
       const took = await s.run('UPDATE sca_ha_lease SET holder = ?, epoch = epoch + 1, expires_at = NOW(6) + INTERVAL ? MICROSECOND WHERE name = ? AND expires_at < NOW(6)', [holder, this.ttlMicros, name]);
       if (took.affectedRows !== 1) {
         await s.run('ROLLBACK');
-        const { rows } = await s.run('SELECT holder, epoch FROM sca_ha_lease WHERE name = ?', [name]);
-        if (rows.length === 0) return { kind: 'error', error: `lease row ${name} is missing (prepare() not run?)`, code: undefined };
-        return { kind: 'held', holder: String(rows[0]!.holder), epoch: Number(rows[0]!.epoch) };
+        return await this.read();
       }
       const { rows } = await s.run('SELECT epoch FROM sca_ha_lease WHERE name = ?', [name]);
       const epoch = Number(rows[0]?.epoch);
@@ -141,6 +139,18 @@ export class Lease {
       return { kind: 'acquired', epoch };
     } catch (err) {
       // The session drops itself on any error: the server rolls the transaction back.
+      return errorOf(err);
+    }
+  }
+
+  /** Who holds the lease (as the database says now), without trying to take it. */
+  async read(): Promise<AcquireResult> {
+    try {
+      const s = await this.connection();
+      const { rows } = await s.run('SELECT holder, epoch FROM sca_ha_lease WHERE name = ?', [this.opts.name]);
+      if (rows.length === 0) return { kind: 'error', error: `lease row ${this.opts.name} is missing (prepare() not run?)`, code: undefined };
+      return { kind: 'held', holder: String(rows[0]!.holder), epoch: Number(rows[0]!.epoch) };
+    } catch (err) {
       return errorOf(err);
     }
   }

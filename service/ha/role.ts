@@ -24,6 +24,8 @@ export interface LeasePort {
   prepare(): Promise<PrepareResult>;
   measureOffset(): Promise<OffsetResult>;
   acquire(): Promise<AcquireResult>;
+  /** Who holds it ('held' or 'error'), without trying to take it. */
+  read(): Promise<AcquireResult>;
   renew(epoch: number): Promise<RenewResult>;
   release(epoch: number): Promise<boolean>;
   close(): void;
@@ -208,22 +210,22 @@ export class Role {
     }
     this.offsetS = measured.offsetS;
     const actions = this.apply({ type: 'offset', offsetS: measured.offsetS }, { rttMs: Number(measured.rttMs.toFixed(3)) });
-    if (actions.some((a) => a.do === 'acquire')) {
-      const sentAtMs = this.mono();
-      const r = await this.lease.acquire();
-      if (this.stopped) {
-        if (r.kind === 'acquired') await this.lease.release(r.epoch);
-        return;
-      }
-      if (r.kind === 'acquired') {
-        this.healthy();
-        this.apply({ type: 'acquired', epoch: r.epoch, sentAtMs });
-      } else if (r.kind === 'held') {
-        this.healthy();
-        this.leader = { holder: r.holder, epoch: r.epoch };
-      } else {
-        this.troubled(r.error);
-      }
+    // A node refusing leadership still reads who leads (for /leader and the metrics).
+    const standing = actions.some((a) => a.do === 'acquire');
+    const sentAtMs = this.mono();
+    const r = standing ? await this.lease.acquire() : await this.lease.read();
+    if (this.stopped) {
+      if (r.kind === 'acquired') await this.lease.release(r.epoch);
+      return;
+    }
+    if (r.kind === 'acquired') {
+      this.healthy();
+      this.apply({ type: 'acquired', epoch: r.epoch, sentAtMs });
+    } else if (r.kind === 'held') {
+      this.healthy();
+      this.leader = { holder: r.holder, epoch: r.epoch };
+    } else {
+      this.troubled(r.error);
     }
     this.schedulePoll(this.opts.pollIntervalS * 1000);
   }

@@ -29,6 +29,7 @@ export class SilenceableLease implements LeasePort {
   get holder(): string { return this.inner.holder; }
   prepare() { return this.inner.prepare(); }
   measureOffset() { return this.inner.measureOffset(); }
+  read() { return this.inner.read(); }
   async acquire() {
     const sent = performance.now();
     const r = await this.inner.acquire();

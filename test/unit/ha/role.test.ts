@@ -23,6 +23,7 @@ class FakeLease implements LeasePort {
     this.free = false;
     return { kind: 'acquired', epoch: ++this.epoch };
   }
+  async read(): Promise<AcquireResult> { return { kind: 'held', holder: this.free ? '' : 'n2/ffff', epoch: this.epoch }; }
   async renew(): Promise<RenewResult> {
     this.renewSent.push(this.mono());
     if (this.renewWith === 'hang') return new Promise(() => undefined);
@@ -122,6 +123,7 @@ t.test('a standby whose clock is off never takes the lease, logs it once, and sh
   await new Promise((r) => setTimeout(r, 300)); // several polls (each would have acquired)
   t.match(role.snapshot, { role: 'standby', refusing: true, clockOffsetS: -5.01, takeovers: 0 });
   t.ok(lease.free, 'the lease was never taken');
+  t.match(role.snapshot.leader, { epoch: 4 }, 'yet it reads who holds the lease');
   t.equal(logs.filter((l) => /CLOCK OFFSET/.test(l.msg)).length, 1, 'one log line, not one per poll');
   await role.stop();
 });
