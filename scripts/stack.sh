@@ -5,18 +5,21 @@
 #
 #   scripts/stack.sh start [--sip-ip 127.0.0.1] [--sip-port 5060] [--evapi-port 8448] [--http-port 8090]
 #                          [--jsonrpc-port 5810] [--domain pbx.example.com] [--dir DIR]
-#                          [--cc-link] [--auth-db SQLITE_FILE] [--set key=value]...
+#                          [--cc-link] [--auth-db SQLITE_FILE] [--define NAME[=VALUE]]... [--set key=value]...
 #   scripts/stack.sh stop  [--sip-port 5060] [--dir DIR]
 #   scripts/stack.sh status [--sip-port 5060] [--dir DIR]
 #   scripts/stack.sh kill-service|start-service [same options as start]   (crash and restart
 #                                                   only the service, e.g. kill -9 mid-call)
 #   scripts/stack.sh restart-kamailio [same options as start]   (the service stays up and relinks)
+#   scripts/stack.sh kill-kamailio|start-kamailio [same options as start]   (kill -9 Kamailio, every
+#                                                   process of it, and start it again)
 #
 # DIR (default .stack/<sip-port>) holds the pid files, Kamailio's control socket, the call-control
 # socket (cc.sock), the logs (kamailio.log, service.log) and the service's store (sca.sqlite).
 # Call control goes through Kamailio's stock call_control module, or with --cc-link through
 # kamailio/cc-routes.cfg. --auth-db turns digest authentication on (WITH_AUTH), users from the
-# subscriber table of that SQLite file. --set passes service settings (see service/config.ts).
+# subscriber table of that SQLite file. --define passes a define to kamailio.cfg (-A), e.g.
+# CC_FAIL_CLOSED or 'CC_PCC_TRUSTED="10.0.0.0/8"'. --set passes service settings (see service/config.ts).
 # `start` returns once Kamailio listens and the service is connected to it (/readyz 200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
     --jsonrpc-port) JSONRPC_PORT=$2; shift 2;;
     --cc-link) KDEFS+=(-A WITH_CC_LINK); shift;;
     --auth-db) KDEFS+=(-A WITH_AUTH -A "DB_URL=\"sqlite://$2\""); shift 2;;
+    --define) KDEFS+=(-A "$2"); shift 2;;
     --domain) DOMAIN=$2; shift 2;;
     --dir) DIR=$2; shift 2;;
     --set) SETS+=(--set "$2"); shift 2;;
@@ -145,6 +149,18 @@ INFO
       sleep 0.1
       alive "$DIR/kamailio.pid" || { echo "stack.sh: kamailio exited; last log lines:" >&2; tail -20 "$DIR/kamailio.log" >&2; exit 1; }
       ready && { echo "kamailio restarted"; exit 0; }
+    done
+    echo "stack.sh: the service is not linked to the new Kamailio after 10 s" >&2; exit 1;;
+  kill-kamailio)
+    if alive "$DIR/kamailio.pid"; then pid=$(cat "$DIR/kamailio.pid"); pkill -KILL -P "$pid" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; fi
+    rm -f "$DIR/kamailio.pid"; echo "kamailio killed";;
+  start-kamailio)
+    alive "$DIR/kamailio.pid" && { echo "stack.sh: kamailio is running" >&2; exit 1; }
+    start_kamailio
+    for i in $(seq 100); do
+      sleep 0.1
+      alive "$DIR/kamailio.pid" || { echo "stack.sh: kamailio exited; last log lines:" >&2; tail -20 "$DIR/kamailio.log" >&2; exit 1; }
+      ready && { echo "kamailio started"; exit 0; }
     done
     echo "stack.sh: the service is not linked to the new Kamailio after 10 s" >&2; exit 1;;
   status)

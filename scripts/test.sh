@@ -19,8 +19,10 @@ ensure_kamailio kamailio/kamailio.cfg kamailio/native-oracle.cfg || die "Kamaili
 [ -f /usr/share/kamailio/db_sqlite/sca-create.sql ] || die "Kamailio's sqlite schema is missing: apt-get install -y kamailio-sqlite-modules"
 ensure_build "$ROOT" || die "the build"
 
-# --- Chromium (live view test), python3-yaml (compose check), systemd-analyze (unit check) -----
+# --- Chromium (live view test), python3-yaml (compose check), systemd-analyze (unit check),
+# --- promtool (the Grafana dashboard's queries parse as PromQL; Debian's prometheus package) ---
 apt_need=()
+command -v promtool >/dev/null || apt_need+=(prometheus)
 [ -x /usr/bin/chromium ] || apt_need+=(chromium)
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || apt_need+=(python3-yaml)
 command -v systemd-analyze >/dev/null || apt_need+=(systemd)

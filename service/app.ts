@@ -28,7 +28,7 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
   const logger = opts.logger === false ? false : { level: config.log_level, ...(typeof opts.logger === 'object' ? opts.logger : {}), serializers };
   const http: FastifyInstance = Fastify({ logger, bodyLimit: 20 * 1024 * 1024 });
   const access = new Access(config.admin_token);
-  const db: Database = openDatabase(config.db_url);
+  const db: Database = openDatabase(config.db_url, { queryTimeoutMs: config.db_query_timeout * 1000 });
   const link = new KamailioLink(config.evapi_address, http.log.child({ component: 'kamailio' }), {
     heartbeatMs: config.link_heartbeat_interval * 1000, heartbeatTimeoutMs: config.link_heartbeat_timeout * 1000,
   });

@@ -37,6 +37,15 @@ export const configSchema = z.object({
   ha_poll_interval: z.coerce.number().min(0.05).max(60).default(0.5),
   /** A node whose clock is further than this (s) from the database's refuses leadership. */
   ha_max_clock_offset: z.coerce.number().min(0.001).max(60).default(1),
+  /**
+   * The longest (s) an answer Kamailio waits for (a SIP reply, a call-control decision) waits for
+   * its store write: past it the answer goes from memory and the store is degraded until it keeps
+   * up (Kamailio's call_control gives up after its socket_timeout, 500 ms; the link after 2 s).
+   * 0: always wait.
+   */
+  db_write_timeout: z.coerce.number().min(0).max(60).default(0.4),
+  /** MySQL/MariaDB: a connect or statement taking longer (s) fails and its connection is dropped. */
+  db_query_timeout: z.coerce.number().min(0.1).max(600).default(5),
   /** Kamailio's server_id: rows of other servers in a shared table are left alone. */
   server_id: z.coerce.number().int().nonnegative().default(0),
   /** evapi endpoints of the Kamailio instances (host:port), each one's bind_addr. */

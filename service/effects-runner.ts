@@ -2,8 +2,11 @@ import type { Effects, KamailioCommand, OutboundNotify, TimerEffect } from './ef
 
 /** Where the runner sends what the service starts itself. */
 export interface EffectPorts<W> {
-  /** Resolves once the writes are committed (or the store is degraded, see Committer). */
-  commit(writes: readonly W[]): Promise<void>;
+  /**
+   * Resolves once the writes are committed, or after `withinMs` when an answer cannot wait
+   * longer (the store is then degraded, see Committer), or at once while the store is away.
+   */
+  commit(writes: readonly W[], withinMs?: number): Promise<void>;
   /** NOTIFYs no request is waiting for (purge, RPC, restore). */
   sendNotifies(notifies: readonly OutboundNotify[]): void;
   run?(commands: readonly KamailioCommand[]): void;
@@ -21,8 +24,9 @@ export class EffectsRunner<W> {
 
   constructor(private readonly ports: EffectPorts<W>, private readonly clock: () => number) {}
 
-  async run(effects: Effects<W>, answer?: (notifies: readonly OutboundNotify[]) => void): Promise<void> {
-    await this.ports.commit(effects.writes);
+  /** `answerWithinMs`: Kamailio waits for this answer; it goes after that long even without its commit. */
+  async run(effects: Effects<W>, answer?: (notifies: readonly OutboundNotify[]) => void, answerWithinMs?: number): Promise<void> {
+    await this.ports.commit(effects.writes, answerWithinMs);
     if (answer) answer(effects.notifies);
     else if (effects.notifies.length > 0) this.ports.sendNotifies(effects.notifies);
     if (effects.commands.length > 0) this.ports.run?.(effects.commands);

@@ -47,7 +47,9 @@ export type KamailioCommand =
   /** BYE both ways for an answered call. */
   | { readonly kind: 'end-dialog'; readonly callId: string; readonly hEntry: number; readonly hId: number }
   /** Ends a call whatever its state: a ringing one gets this final reply (and its callee CANCEL). */
-  | { readonly kind: 'cancel-call'; readonly callId: string; readonly fromTag: string; readonly code: number; readonly reason: string };
+  | { readonly kind: 'cancel-call'; readonly callId: string; readonly fromTag: string; readonly code: number; readonly reason: string }
+  /** Asks Kamailio what it knows of a call (dlg.dlg_list); the answer goes back to the engine. */
+  | { readonly kind: 'check-call'; readonly callId: string; readonly fromTag: string };
 
 /** Arms (at = seconds since the epoch) or cancels (at undefined) the engine's timer `key`. */
 export interface TimerEffect {

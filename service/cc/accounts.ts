@@ -47,7 +47,8 @@ export function patchAccount(id: string, old: Account | undefined, p: AccountPat
   return {
     id,
     maxCalls: pick(p.maxCalls, old?.maxCalls),
-    maxDuration: pick(p.maxDuration, old?.maxDuration),
+    // A duration of 0 means no limit, as everywhere else (a call cut at its answer is no use).
+    maxDuration: pick(p.maxDuration === 0 ? null : p.maxDuration, old?.maxDuration),
     prepaid: p.prepaid ?? old?.prepaid ?? false,
     balance: p.balance ?? old?.balance ?? 0,
     plan: p.plan ?? old?.plan ?? 'default',

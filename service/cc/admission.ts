@@ -47,21 +47,27 @@ const lowest = (...xs: Array<number | undefined>): number | undefined => {
   return set.length === 0 ? undefined : Math.min(...set);
 };
 
+/** A duration of 0 means no limit, wherever it is given (account, script, header, setting). */
+const duration = (x: number | undefined): number | undefined => (x === undefined || x <= 0 ? undefined : x);
+
 /**
- * Admission, one rule after the other, each with its own result: blacklist (caller, callee
- * prefix, source IP), parallel calls (counted from admission), credit (prepaid: a rate for the
- * destination and a share of the balance worth at least the connect fee and first pulse),
- * duration (the account's, the call's and the service's caps, whichever is lowest).
+ * Admission, one rule after the other, each with its own result: a billing party (else the call
+ * cannot be accounted for), a Call-ID no counted call has (a `stop` names only the Call-ID, so
+ * two calls must never share one), blacklist (caller, callee prefix, source IP: for every call,
+ * known account or not), a known account (or per-call values), parallel calls (counted from
+ * admission), credit (prepaid: a rate for the destination and a share of the balance worth at
+ * least the connect fee and first pulse), duration (the account's, the call's and the service's
+ * caps, whichever is lowest).
  */
 export function admit(s: AdmissionState, req: AdmitRequest, now: number): Admission {
   const accountId = req.account !== undefined ? normalizeAccount(req.account) : billingParty(req.from, req.diverter);
-  if (accountId === undefined) return refuse('bad-request', undefined, 'no billing party (diverter, From user@domain or account)');
-  const account = s.accounts.get(accountId);
-  const perCall = req.maxCalls !== undefined || req.maxDuration !== undefined;
-  if (!account && !perCall) {
-    return s.config.cc_unknown_account === 'refuse'
-      ? refuse('blacklisted', accountId, 'unknown account')
-      : refuse('untracked', accountId, 'unknown account: not counted');
+  if (accountId === undefined) {
+    return refuse('bad-request', undefined, req.account !== undefined ? `account "${req.account.slice(0, 80)}" is not user@domain` : 'no billing party (diverter, From user@domain or account)');
+  }
+  const counted = s.calls.get(req.callId);
+  if (counted) {
+    const same = counted.fromTag === req.fromTag ? 'the same From-tag' : 'another From-tag';
+    return refuse('duplicate', accountId, `Call-ID already counted for ${counted.account} (${same}); call control runs once per call`);
   }
   const callee = destinationOf(userOf(req.ruri));
   const bl = (kind: BlacklistKind) => s.blacklist.get(kind);
@@ -71,13 +77,20 @@ export function admit(s: AdmissionState, req: AdmitRequest, now: number): Admiss
   }
   if (bl('source_ip')?.has(req.sourceIp)) return refuse('blacklisted', accountId, `source ${req.sourceIp} is blacklisted`);
 
+  const account = s.accounts.get(accountId);
+  const perCall = req.maxCalls !== undefined || duration(req.maxDuration) !== undefined;
+  if (!account && !perCall) {
+    return s.config.cc_unknown_account === 'refuse'
+      ? refuse('blacklisted', accountId, 'unknown account')
+      : refuse('untracked', accountId, 'unknown account: not counted');
+  }
+
   const maxCalls = req.maxCalls ?? account?.maxCalls;
   if (maxCalls !== undefined && s.calls.countOf(accountId) >= maxCalls) {
     return refuse('limit', accountId, `${s.calls.countOf(accountId)} calls of ${maxCalls} allowed`, maxCalls);
   }
 
-  const cap = s.config.cc_max_call_duration > 0 ? s.config.cc_max_call_duration : undefined;
-  const maxDuration = lowest(req.maxDuration, account?.maxDuration, cap);
+  const maxDuration = lowest(duration(req.maxDuration), duration(account?.maxDuration), duration(s.config.cc_max_call_duration));
   let rate: Rate | undefined;
   let shares: Map<string, Share> | undefined;
   let creditSeconds: number | undefined;
@@ -85,7 +98,8 @@ export function admit(s: AdmissionState, req: AdmitRequest, now: number): Admiss
     rate = s.plans.get(account.plan)?.find(callee);
     if (!rate) return refuse('no-rate', accountId, `no rate for ${callee || '(no number)'} in plan ${account.plan}`, maxCalls);
     const draft = newCall(req, accountId, now, maxCalls, maxDuration, rate);
-    shares = spread(account.balance, [...s.calls.ofAccount(accountId), draft], now);
+    // Ringing calls being cancelled have given their share back.
+    shares = spread(account.balance, [...s.calls.ofAccount(accountId).filter((c) => !(c.ending && c.state === 'setup')), draft], now);
     const mine = shares.get(req.callId)!;
     if (mine.seconds === 0) return refuse('no-credit', accountId, `balance ${account.balance} leaves ${mine.reserved} for this call, below the connect fee and first pulse`, maxCalls);
     creditSeconds = mine.seconds;

@@ -34,6 +34,11 @@ export const ccConfigSchema = z.object({
   cc_cdr_syslog: z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s))]).default(false),
   cc_cdr_syslog_socket: z.string().min(1).default('/dev/log'),
   cc_cdr_syslog_tag: z.string().regex(/^[\w.-]{1,32}$/).default('sca-cc-cdr'),
+  /**
+   * Opt-in: the metric cc_account_calls{account} for the N accounts with the most calls in
+   * progress (0 = off, the default: no label then carries an account). Bounded: at most N series.
+   */
+  cc_metrics_top_accounts: z.coerce.number().int().min(0).max(50).default(0),
   /** The CSV fields, in order (SEMS cdr_format style), comma-separated. */
   cc_cdr_fields: z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== ''))])
     .pipe(z.array(z.enum(CDR_FIELDS)).min(1)).default([...CDR_FIELDS] as CdrField[]),

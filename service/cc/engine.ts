@@ -32,10 +32,34 @@ export interface CallView {
   time_left: number | undefined;
   reserved: number;
   door: string;
+  /** Why the service is ending the call (it stays counted until Kamailio reports the end). */
+  ending: EndCause | null;
 }
 
 const setupKey = (callId: string): string => `setup:${callId}`;
 const endKey = (callId: string): string => `end:${callId}`;
+const retryKey = (callId: string): string => `retry:${callId}`;
+const verifyKey = (callId: string): string => `verify:${callId}`;
+
+/** What Kamailio said when it was asked to end a call (dialog-rpc's outcomes). */
+export type EndOutcome = 'ended' | 'cancelled' | 'not-found' | 'failed';
+/** Kamailio's report of an end comes within this; after it the call is asked for again. */
+const VERIFY_AFTER = 10;
+/** A failed attempt to end a call is retried after 2, 4, 8 ... up to this many seconds. */
+const MAX_RETRY = 30;
+/** A call still counted this long after the service asked to end it is overrunning. */
+export const OVERRUN_AFTER = 5;
+/** A balance, and any amount, stays within this (well inside 2^53: sums stay exact). */
+export const MAX_MONEY = 1e15;
+
+/** What Kamailio knows of a call when asked (dlg.dlg_list). */
+export interface KamailioDialog {
+  readonly state: 'ringing' | 'answered';
+  /** Seconds since the epoch at the answer (0 or less: not answered). */
+  readonly startTs: number;
+  readonly hEntry: number;
+  readonly hId: number;
+}
 
 /**
  * The call-control engine: admissions, answers, ends and timers in, effects out (the decision,
@@ -60,13 +84,12 @@ export class CcEngine {
 
   // ---- the call's life -------------------------------------------------------------------------
 
-  /** A new call (init / the INVITE): admitted and counted, or refused; a repeat is answered alike. */
+  /**
+   * A new call (init / the INVITE): admitted and counted, or refused. Kamailio absorbs
+   * retransmissions, so a second admission of a counted Call-ID is another INVITE: refused,
+   * because the end of either would end the other's accounting.
+   */
   admit(req: AdmitRequest, now: number): WithEffects<{ decision: Decision }> {
-    const known = this.calls.get(req.callId);
-    if (known) {
-      // A retransmission or a repeated init: the call is counted once, answered the same.
-      return this.done({ decision: { result: 'admitted', account: known.account, limit: known.limit, maxCalls: known.maxCalls, detail: 'repeated' } });
-    }
     const out = decide({ config: this.config, accounts: this.accounts, plans: this.plans, blacklist: this.blacklist, calls: this.calls }, req, now);
     this.count('decisions', out.decision.result);
     if (!out.call) return this.done({ decision: out.decision });
@@ -78,14 +101,23 @@ export class CcEngine {
     return this.done({ decision: out.decision }, e);
   }
 
+  /**
+   * A new call whose request a door could not read (a field missing, malformed or beyond what
+   * can be stored): it cannot be accounted for, so it is refused, and counted as such.
+   */
+  unreadable(detail: string): Decision {
+    this.count('decisions', 'bad-request');
+    return { result: 'bad-request', account: undefined, limit: undefined, maxCalls: undefined, detail };
+  }
+
   /** The call was answered (start / dialog:start): its time runs from now. A repeat changes nothing. */
-  answered(req: { callId: string; hEntry?: number; hId?: number; toTag?: string }, now: number): WithEffects<{ found: boolean }> {
+  answered(req: { callId: string; fromTag?: string; hEntry?: number; hId?: number; toTag?: string }, now: number): WithEffects<{ found: boolean }> {
     const call = this.calls.get(req.callId);
-    if (!call) return this.done({ found: false });
+    if (!call || (req.fromTag !== undefined && req.fromTag !== call.fromTag)) return this.done({ found: false });
     if (call.state === 'active') return this.done({ found: true });
     const e = this.collect();
     const dialog = req.hEntry !== undefined && req.hId !== undefined ? { hEntry: req.hEntry, hId: req.hId } : call.dialog;
-    const active: Call = { ...call, state: 'active', connectedAt: now, dialog, toTag: req.toTag ?? call.toTag };
+    const active: Call = { ...call, state: 'active', connectedAt: now, seenAt: now, dialog, toTag: req.toTag ?? call.toTag };
     this.calls.put(active);
     e.timers.push({ key: setupKey(call.callId), at: undefined });
     e.writes.push({ kind: 'call', callId: call.callId, value: active });
@@ -95,58 +127,110 @@ export class CcEngine {
   }
 
   /**
-   * The call ended (stop / dialog:end / dialog:failed), or the service ends it (timer, operator):
-   * debited once, written as a CDR, no longer counted. A second end is answered as found, alone.
+   * The call ended (stop / dialog:end / dialog:failed): debited once, written as a CDR, no longer
+   * counted. A call the service was ending keeps the cause it was ended for. `fromTag`, when the
+   * door gives it, must be the counted call's: another dialog's end never ends this one. A
+   * second end is answered as found, alone.
    */
-  ended(req: { callId: string; cause: EndCause; code?: number }, now: number): WithEffects<{ found: boolean; cdr?: Cdr }> {
+  ended(req: { callId: string; fromTag?: string; cause: EndCause; code?: number }, now: number): WithEffects<{ found: boolean; cdr?: Cdr }> {
     const call = this.calls.get(req.callId);
     if (!call) return this.done({ found: this.calls.wasEnded(req.callId) });
+    if (req.fromTag !== undefined && req.fromTag !== call.fromTag) return this.done({ found: false });
     const e = this.collect();
-    const cdr = this.finish(call, req.cause, req.code, now, e);
+    const cdr = this.finish(call, call.ending?.cause ?? req.cause, req.code, now, e);
     if (call.rate) this.respread(call.account, now, e);
     return this.done({ found: true, cdr }, e);
   }
 
-  /** A timer the engine armed has fired: a setup never answered, or a call at its limit. */
+  /**
+   * A timer the engine armed has fired. A setup never answered is looked up at Kamailio first (its
+   * `start` may have been lost: see reconcile); a call at its limit is ended through Kamailio and
+   * stays counted until Kamailio reports the end; an end that failed or was not reported is asked
+   * for again.
+   */
   timerFired(key: string, now: number): CcEffects {
     const [kind, callId] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
     const call = this.calls.get(callId);
     if (!call) return this.done({});
     const e = this.collect();
-    if (kind === 'setup' && call.state === 'setup') {
-      e.commands.push(this.cancelCommand(call));
-      this.finish(call, 'stale', undefined, now, e);
-    } else if (kind === 'end' && call.state === 'active') {
-      e.commands.push(this.endCommand(call));
-      this.finish(call, call.limitBy ?? 'limit', undefined, now, e);
-    } else return this.done({});
-    if (call.rate) this.respread(call.account, now, e);
+    if (kind === 'setup' && call.state === 'setup' && !call.ending) e.commands.push({ kind: 'check-call', callId, fromTag: call.fromTag });
+    else if (kind === 'end' && call.state === 'active' && !call.ending) this.startEnding(call, call.limitBy ?? 'limit', now, e);
+    else if ((kind === 'retry' || kind === 'verify') && call.ending) e.commands.push(this.endCommand(call));
     return this.done({}, e);
   }
 
   /**
-   * After a restart: what Kamailio knows of a stored call. Gone: it ended while the service was
-   * away (billed up to now, within its limit). Answered meanwhile: its time runs from the answer.
+   * What Kamailio answered when asked to end a call. Gone: it is finished now, billed as it was
+   * ended for (never past its limit). Ended or cancelled: its end report is awaited, and asked for
+   * again if it does not come. Failed: it stays counted and is tried again, later each time.
    */
-  reconcile(callId: string, dialog: { state: 'ringing' | 'answered'; startTs: number; hEntry: number; hId: number } | undefined, now: number): WithEffects<{ outcome: 'kept' | 'ended' | 'answered' | 'unknown' }> {
+  endOutcome(callId: string, outcome: EndOutcome, now: number): CcEffects {
+    const call = this.calls.get(callId);
+    if (!call?.ending) return this.done({});
+    const e = this.collect();
+    if (outcome === 'not-found') {
+      this.finish(call, call.ending.cause, undefined, now, e);
+      if (call.rate) this.respread(call.account, now, e);
+    } else if (outcome === 'failed') {
+      const tries = call.ending.tries + 1;
+      const next: Call = { ...call, ending: { ...call.ending, tries } };
+      this.calls.put(next);
+      e.writes.push({ kind: 'call', callId, value: next });
+      e.timers.push({ key: retryKey(callId), at: now + Math.min(MAX_RETRY, 2 ** tries) });
+    } else {
+      e.timers.push({ key: verifyKey(callId), at: now + VERIFY_AFTER });
+    }
+    return this.done({}, e);
+  }
+
+  /**
+   * What Kamailio knows of a counted call (after a restart of either side, every minute for calls
+   * older than a minute, and when a setup times out). Gone: it ended unseen, billed up to the last
+   * moment it was known to be in progress (its answer, the last reconcile that found it, or
+   * `lostAt`, when the service lost Kamailio, whichever is latest, never past `now` or its
+   * limit). Answered meanwhile: its time runs from Kamailio's answer (within admission and now).
+   * Still ringing past the setup timeout: cancelled. Found: seen now.
+   */
+  reconcile(callId: string, dialog: KamailioDialog | undefined, now: number, lostAt?: number): WithEffects<{ outcome: 'kept' | 'ended' | 'answered' | 'cancelled' | 'unknown' }> {
     const call = this.calls.get(callId);
     if (!call) return this.done({ outcome: 'unknown' });
-    if (!dialog) return { ...this.ended({ callId, cause: 'stale' }, now), outcome: 'ended' };
-    if (dialog.state === 'answered' && call.state === 'setup') {
-      return { ...this.answered({ callId, hEntry: dialog.hEntry, hId: dialog.hId }, dialog.startTs > 0 ? dialog.startTs : now), outcome: 'answered' };
+    const e = this.collect();
+    if (!dialog) {
+      const known = Math.max(call.connectedAt ?? call.createdAt, call.seenAt ?? -Infinity, lostAt ?? -Infinity);
+      const endedAt = Math.min(now, known);
+      this.finish(call, call.ending?.cause ?? 'stale', undefined, endedAt, e);
+      if (call.rate) this.respread(call.account, now, e);
+      return this.done({ outcome: 'ended' as const }, e);
     }
-    return this.done({ outcome: 'kept' });
+    if (dialog.state === 'answered' && call.state === 'setup') {
+      const at = dialog.startTs > 0 ? Math.min(now, Math.max(call.createdAt, dialog.startTs)) : now;
+      const out = this.answered({ callId, hEntry: dialog.hEntry, hId: dialog.hId }, at);
+      return { ...out, outcome: 'answered' as const };
+    }
+    if (call.state === 'setup' && !call.ending && now >= call.createdAt + this.config.cc_setup_timeout) {
+      this.startEnding(call, 'stale', now, e);
+      return this.done({ outcome: 'cancelled' as const }, e);
+    }
+    if (call.state === 'active') {
+      const seen: Call = { ...call, seenAt: now };
+      this.calls.put(seen);
+      e.writes.push({ kind: 'call', callId, value: seen });
+    }
+    return this.done({ outcome: 'kept' as const }, e);
   }
 
   /** Puts back what the store kept and arms the timers of the calls still running. */
   restore(s: CcSnapshot): CcEffects {
-    for (const a of s.accounts) this.accounts.set(a.id, a);
+    // A stored max_duration of 0 (older releases) means no limit, as it does everywhere now.
+    for (const a of s.accounts) this.accounts.set(a.id, a.maxDuration === 0 ? { ...a, maxDuration: undefined } : a);
     for (const r of s.rates) this.planOf(r.plan).set(r);
     for (const b of s.blacklist) this.blacklistOf(b.kind).set(b.value, b);
     const e = this.collect();
     for (const c of s.calls) {
       this.calls.put(c);
-      if (c.state === 'setup') e.timers.push({ key: setupKey(c.callId), at: c.createdAt + this.config.cc_setup_timeout });
+      // A call the service was ending when it stopped: asked for again at once.
+      if (c.ending) e.timers.push({ key: retryKey(c.callId), at: c.ending.since });
+      else if (c.state === 'setup') e.timers.push({ key: setupKey(c.callId), at: c.createdAt + this.config.cc_setup_timeout });
       else this.armEnd(c, e);
     }
     return this.done({}, e);
@@ -158,6 +242,9 @@ export class CcEngine {
   setAccount(id: string, patch: AccountPatch, now: number): CcResult<Account> {
     const key = normalizeAccount(id);
     if (key === undefined) return fault(`${id}: not an account (user@domain)`, -32602);
+    if (patch.balance !== undefined && !(Number.isSafeInteger(patch.balance) && Math.abs(patch.balance) <= MAX_MONEY)) {
+      return fault(`balance: ${patch.balance} is beyond ±${MAX_MONEY}`, -32602);
+    }
     const old = this.accounts.get(key);
     const account = patchAccount(key, old, patch);
     const e = this.collect();
@@ -186,6 +273,9 @@ export class CcEngine {
     const key = normalizeAccount(id) ?? id;
     const old = this.accounts.get(key);
     if (!old) return fault(`no account ${id}`, 404);
+    if (!Number.isSafeInteger(amount) || Math.abs(old.balance + amount) > MAX_MONEY) {
+      return fault(`amount: the balance would be ${old.balance + amount}, beyond ±${MAX_MONEY}`, -32602);
+    }
     const account = { ...old, balance: old.balance + amount };
     this.accounts.set(key, account);
     const e = this.collect();
@@ -226,9 +316,7 @@ export class CcEngine {
     const call = this.calls.get(callId);
     if (!call) return fault(`no call ${callId}`, 404);
     const e = this.collect();
-    e.commands.push(call.state === 'active' ? this.endCommand(call) : this.cancelCommand(call));
-    this.finish(call, 'admin', undefined, now, e);
-    if (call.rate) this.respread(call.account, now, e);
+    if (!call.ending) this.startEnding(call, 'admin', now, e);
     return this.okResult({ call_id: callId }, e);
   }
 
@@ -259,7 +347,7 @@ export class CcEngine {
     const left = c.limit === undefined ? undefined : c.connectedAt === undefined ? c.limit : Math.max(0, Math.round(c.connectedAt + c.limit - now));
     return {
       call_id: c.callId, account: c.account, from: c.from, to: c.to, state: c.state, since: c.createdAt, connected: c.connectedAt,
-      limit: c.limit, time_left: left, reserved: c.reserved, door: c.door,
+      limit: c.limit, time_left: left, reserved: c.reserved, door: c.door, ending: c.ending?.cause ?? null,
     };
   }
 
@@ -270,6 +358,11 @@ export class CcEngine {
 
   countCalls(state?: Call['state']): number {
     return state === undefined ? this.calls.size : this.calls.all().filter((c) => c.state === state).length;
+  }
+
+  /** Calls the service asked Kamailio to end more than OVERRUN_AFTER seconds ago and that still run. */
+  overrunning(now: number): number {
+    return this.calls.all().filter((c) => c.ending !== undefined && now - c.ending.since >= OVERRUN_AFTER).length;
   }
 
   // ---- inside ----------------------------------------------------------------------------------
@@ -305,10 +398,22 @@ export class CcEngine {
     return m;
   }
 
+  /** BYE for an answered call, the final reply (and CANCEL) for a ringing one. */
   private endCommand(call: Call): KamailioCommand {
-    return call.dialog
+    return call.state === 'active' && call.dialog
       ? { kind: 'end-dialog', callId: call.callId, hEntry: call.dialog.hEntry, hId: call.dialog.hId }
       : this.cancelCommand(call);
+  }
+
+  /** The service ends a call: it asks Kamailio, and the call stays counted until it is gone. */
+  private startEnding(call: Call, cause: EndCause, now: number, e: ReturnType<CcEngine['collect']>): void {
+    // A ringing call being cancelled gives back its share of the balance, and is worth nothing
+    // should its callee answer before the cancel lands (it is then ended at once).
+    const next: Call = { ...call, ending: { cause, since: now, tries: 0 }, ...(call.state === 'setup' ? { reserved: 0, limit: 0, limitBy: limitBy(cause) } : {}) };
+    this.calls.put(next);
+    e.writes.push({ kind: 'call', callId: call.callId, value: next });
+    e.timers.push({ key: endKey(call.callId), at: undefined }, { key: setupKey(call.callId), at: undefined });
+    e.commands.push(this.endCommand(next));
   }
 
   private cancelCommand(call: Call): KamailioCommand {
@@ -316,7 +421,7 @@ export class CcEngine {
   }
 
   private armEnd(call: Call, e: { timers: TimerEffect[] }): void {
-    if (call.state === 'active' && call.connectedAt !== undefined) {
+    if (call.state === 'active' && call.connectedAt !== undefined && !call.ending) {
       e.timers.push({ key: endKey(call.callId), at: call.limit === undefined ? undefined : call.connectedAt + call.limit });
     }
   }
@@ -344,7 +449,7 @@ export class CcEngine {
       connectFee: call.rate && duration > 0 ? call.rate.connectFee : 0, amount, ratePrefix: call.rate?.prefix, cause, code,
     };
     e.writes.push({ kind: 'call', callId: call.callId, value: undefined }, { kind: 'cdr', cdr });
-    e.timers.push({ key: setupKey(call.callId), at: undefined }, { key: endKey(call.callId), at: undefined });
+    for (const key of [setupKey, endKey, retryKey, verifyKey]) e.timers.push({ key: key(call.callId), at: undefined });
     return cdr;
   }
 
@@ -352,7 +457,9 @@ export class CcEngine {
   private respread(accountId: string, now: number, e: ReturnType<CcEngine['collect']>): void {
     const account = this.accounts.get(accountId);
     if (!account) return;
-    this.applyShares(accountId, spread(account.balance, this.calls.ofAccount(accountId), now), now, e);
+    // Ringing calls being cancelled have given their share back.
+    const sharing = this.calls.ofAccount(accountId).filter((c) => !(c.ending && c.state === 'setup'));
+    this.applyShares(accountId, spread(account.balance, sharing, now), now, e);
   }
 
   private applyShares(accountId: string, shares: ReturnType<typeof spread>, now: number, e: ReturnType<CcEngine['collect']>, admitted?: string): void {
@@ -360,8 +467,7 @@ export class CcEngine {
       const share = shares.get(call.callId);
       if (!share) continue;
       if (share.seconds === 0 && call.state === 'setup' && call.callId !== admitted) {
-        e.commands.push(this.cancelCommand(call));
-        this.finish(call, 'credit', undefined, now, e);
+        if (!call.ending) this.startEnding(call, 'credit', now, e);
         continue;
       }
       const { limit, limitBy } = limitOf(call.maxDuration, share.seconds);
@@ -381,12 +487,12 @@ export class CcEngine {
     const account = this.accounts.get(accountId)!;
     const calls = this.calls.ofAccount(accountId);
     if (account.maxCalls !== undefined) {
-      let over = calls.length - account.maxCalls;
+      // Calls already being ended are on their way out: only the others count against the limit.
+      let over = calls.filter((c) => !c.ending).length - account.maxCalls;
       for (const c of [...calls].reverse()) {
         if (over <= 0) break;
-        if (c.state !== 'setup') continue;
-        e.commands.push(this.cancelCommand(c));
-        this.finish(c, 'limit', undefined, now, e);
+        if (c.state !== 'setup' || c.ending) continue;
+        this.startEnding(c, 'limit', now, e);
         over--;
       }
     }
@@ -402,5 +508,7 @@ export class CcEngine {
     if (account.prepaid) this.respread(accountId, now, e);
   }
 }
+
+const limitBy = (cause: EndCause): Call['limitBy'] => (cause === 'credit' ? 'credit' : 'limit');
 
 const fault = (message: string, code: number): { ok: false; code: number; message: string } => ({ ok: false, code, message });

@@ -54,10 +54,25 @@ export interface Call {
   /** Prepaid: the rate and what is reserved for the call. */
   readonly rate: Rate | undefined;
   readonly reserved: number;
+  /**
+   * The last moment Kamailio was known to hold the call (its answer, or a reconcile that found
+   * it): a call found gone is billed up to here. Undefined: only its admission is known.
+   */
+  readonly seenAt?: number | undefined;
+  /**
+   * The service has asked Kamailio to end the call (its limit, its credit, the operator, a setup
+   * never answered) and waits to hear that it ended: the call stays counted until then, and is
+   * billed as `cause` says. `tries` counts the attempts that failed.
+   */
+  readonly ending?: { readonly cause: EndCause; readonly since: number; readonly tries: number } | undefined;
 }
 
-/** The outcome of admission, in the order the rules run: blacklist, parallel calls, credit, duration. */
-export type AdmissionResult = 'admitted' | 'untracked' | 'blacklisted' | 'limit' | 'no-credit' | 'no-rate' | 'bad-request';
+/**
+ * The outcome of admission, in the order the rules run: billing party, a Call-ID not already
+ * counted, blacklist, known account, parallel calls, credit, duration. `bad-request` (the call
+ * cannot be accounted for) and `duplicate` (its Call-ID belongs to a counted call) are refusals.
+ */
+export type AdmissionResult = 'admitted' | 'untracked' | 'blacklisted' | 'limit' | 'no-credit' | 'no-rate' | 'bad-request' | 'duplicate';
 
 export interface Decision {
   readonly result: AdmissionResult;

@@ -1,10 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CC_METHODS } from '../rpc/cc-methods.js';
-import { SCA_METHODS } from '../rpc/sca-methods.js';
-
-/** Every command the service has: the sca.* and the cc.* tables. */
-const METHODS: Readonly<Record<string, { readonly params: readonly string[] }>> = { ...SCA_METHODS, ...CC_METHODS };
+import { ALL_METHODS as METHODS, commandHelp, synopsis } from '../rpc/help.js';
 
 /**
  * sca-ctl: the sca.* and cc.* commands in kamcmd style against a running sca-service.
@@ -12,6 +8,7 @@ const METHODS: Readonly<Record<string, { readonly params: readonly string[] }>> 
  * A param "@file" is read from that file (cc.rates_load @rates.csv).
  */
 const USAGE = `usage: sca-ctl [--url URL] [--token TOKEN] [--table | --json] <command> [params...]
+       sca-ctl --help [command]   (a command's params, types and result fields; docs/commands.md has them all)
   --url    the service (default $SCA_CTL_URL or http://127.0.0.1:8090)
   --token  admin token (default $SCA_ADMIN_TOKEN)
   --table  readable tables with every column
@@ -20,7 +17,7 @@ const USAGE = `usage: sca-ctl [--url URL] [--token TOKEN] [--table | --json] <co
    cc.* commands print tables and key: value lines)
   a param written @file is that file's contents (cc.rates_load @rates.csv)
 commands:
-${Object.entries(METHODS).map(([name, m]) => `  ${name} ${m.params.map((p) => `<${p}>`).join(' ')}`).join('\n')}`;
+${Object.entries(METHODS).map(([name, m]) => `  ${synopsis(name, m)}`).join('\n')}`;
 
 /** Columns worth showing first, per kind of row. */
 const PREFERRED = ['aor', 'account', 'index', 'event', 'state', 'subscriber', 'owner', 'callee', 'uri', 'ttl', 'call_id', 'from', 'to', 'since', 'time_left',
@@ -111,14 +108,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, out: (s: stri
     return 2;
   }
   if (parsed.values.help) {
-    out(USAGE);
+    if (method && Object.hasOwn(METHODS, method)) out(commandHelp(method, METHODS[method]!));
+    else out(USAGE);
     return 0;
   }
   if (!method) {
     err(USAGE);
     return 2;
   }
-  if (!METHODS[method]) {
+  if (!Object.hasOwn(METHODS, method)) {
     err(`sca-ctl: unknown command ${method}\n${USAGE}`);
     return 2;
   }
@@ -144,7 +142,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, out: (s: stri
   }
   const body = (await res.json()) as { result?: unknown; error?: { code: number; message: string } };
   if (body.error) {
-    // kamcmd's fault line; a usage fault is the module's 500 (JSON-RPC calls it invalid params).
+    // kamcmd's fault line; a bad param is the module's 500 (JSON-RPC calls it invalid params): the
+    // message names the param and why, then the usage.
     const code = body.error.code === -32602 ? 500 : body.error.code;
     err(parsed.values.json || parsed.values.table ? `sca-ctl: ${method}: ${body.error.message} (code ${body.error.code})` : `error: ${code} - ${body.error.message}`);
     return 1;

@@ -12,7 +12,8 @@ export interface CallControlRequest {
   readonly fields: Readonly<Record<string, string>>;
 }
 
-export type CallControlResult = { ok: true; value: CallControlRequest } | { ok: false; error: string };
+/** A request that cannot be read names its command when its first line could be read. */
+export type CallControlResult = { ok: true; value: CallControlRequest } | { ok: false; error: string; command?: string };
 
 export interface CallControlLogger {
   info(obj: object, msg: string): void;
@@ -29,6 +30,8 @@ export interface CallControlSocketOptions {
   group?: string | number;
   /** The one reply line without CRLF, e.g. 'Limited'. */
   handle: (req: CallControlRequest) => Promise<string> | string;
+  /** The reply to a request that cannot be read (its command, when known); default `Error`. */
+  malformedReply?: (command: string | undefined) => string;
   log: CallControlLogger;
   maxLineBytes?: number;
   maxRequestBytes?: number;
@@ -39,6 +42,20 @@ export interface CallControlSocketOptions {
    * fails with EPIPE and it reconnects on its own at once (call_control.c), one socket each.
    */
   idleFirstRequestMs?: number;
+  /** At most this many connections at once; more are closed at once (Kamailio opens one per worker). */
+  maxConnections?: number;
+  /**
+   * A request that has begun and is not finished this long after its last byte is dropped with
+   * its connection: Kamailio sends a request whole, so this is a client stuck or hostile.
+   */
+  requestTimeoutMs?: number;
+  /** The number of connections changed (Kamailio started, restarted or stopped). */
+  onClients?(count: number): void;
+  /**
+   * A client closed its connection: Kamailio stopped, or call_control.so gave up on a request
+   * (a timeout or error), after which that worker sends no start or stop for 10 s.
+   */
+  onClientClosed?(): void;
 }
 
 /** What the module says when a request goes wrong; it maps it (like any unknown word) to -5. */
@@ -60,7 +77,7 @@ export function parseRequest(lines: readonly string[]): CallControlResult {
   for (const line of rest) {
     const sep = FIELD_SEPARATOR.exec(line);
     const key = sep ? line.slice(0, sep.index).replace(EDGE_SPACE, '').toLowerCase() : '';
-    if (!sep || key === '') return { ok: false, error: `bad field line "${line.slice(0, 80)}"` };
+    if (!sep || key === '') return { ok: false, error: `bad field line "${line.slice(0, 80)}"`, command };
     fields[key] = line.slice(sep.index + sep[0].length);
   }
   return { ok: true, value: { command, fields } };
@@ -77,6 +94,8 @@ export class CallControlFramer {
   private requestBytes = 0;
   /** Why the request in progress will be answered with an error; its lines are not kept. */
   private discarding: string | undefined;
+  /** The command of a request being discarded, when its first line was read. */
+  private command: string | undefined;
   /** The rest of an over-long line is dropped up to its LF. */
   private skippingLine = false;
 
@@ -88,6 +107,11 @@ export class CallControlFramer {
   /** Bytes received but not yet framed. */
   get buffered(): number {
     return this.buf.length;
+  }
+
+  /** A request has begun and is not finished. */
+  get inRequest(): boolean {
+    return this.buf.length > 0 || this.lines.length > 0 || this.discarding !== undefined || this.skippingLine;
   }
 
   push(chunk: Buffer): void {
@@ -134,16 +158,18 @@ export class CallControlFramer {
 
   private discard(why: string): void {
     this.discarding ??= why;
+    if (this.lines.length > 0) this.command ??= this.lines[0];
     this.lines = [];
   }
 
   /** An empty line: ends the request in progress, if there is one (blank lines between requests are noise). */
   private endRequest(): CallControlResult | undefined {
-    const { discarding, lines } = this;
+    const { discarding, lines, command } = this;
     this.discarding = undefined;
+    this.command = undefined;
     this.lines = [];
     this.requestBytes = 0;
-    if (discarding) return { ok: false, error: discarding };
+    if (discarding) return { ok: false, error: discarding, ...(command !== undefined ? { command } : {}) };
     return lines.length > 0 ? parseRequest(lines) : undefined;
   }
 }
@@ -170,7 +196,7 @@ class Connection {
 
   constructor(
     private readonly socket: net.Socket,
-    private readonly opts: Required<Pick<CallControlSocketOptions, 'handle' | 'log' | 'maxLineBytes' | 'maxRequestBytes' | 'idleFirstRequestMs'>>,
+    private readonly opts: Required<Pick<CallControlSocketOptions, 'handle' | 'log' | 'maxLineBytes' | 'maxRequestBytes' | 'idleFirstRequestMs' | 'requestTimeoutMs' | 'malformedReply'>>,
   ) {
     this.framer = new CallControlFramer(opts.maxLineBytes, opts.maxRequestBytes);
     this.highWater = opts.maxLineBytes + opts.maxRequestBytes;
@@ -183,6 +209,17 @@ class Connection {
       }, opts.idleFirstRequestMs);
       socket.once('close', () => clearTimeout(idle));
     }
+    let unfinished: NodeJS.Timeout | undefined;
+    const watchUnfinished = (): void => {
+      if (unfinished) clearTimeout(unfinished);
+      unfinished = undefined;
+      if (!this.framer.inRequest || opts.requestTimeoutMs <= 0 || socket.destroyed) return;
+      unfinished = setTimeout(() => {
+        opts.log.warn({ conn: this.id, buffered: this.framer.buffered, ms: opts.requestTimeoutMs }, 'call-control request left unfinished; closing the connection');
+        socket.destroy();
+      }, opts.requestTimeoutMs);
+    };
+    socket.once('close', () => { if (unfinished) clearTimeout(unfinished); });
     socket.on('data', (chunk: Buffer) => {
       if (idle) {
         clearTimeout(idle);
@@ -190,7 +227,7 @@ class Connection {
       }
       this.framer.push(chunk);
       if (this.framer.buffered > this.highWater) socket.pause();
-      this.pump().catch((err: unknown) => {
+      this.pump().then(watchUnfinished, (err: unknown) => {
         opts.log.error({ conn: this.id, err: String(err) }, 'call-control connection failed; closing it');
         socket.destroy();
       });
@@ -209,8 +246,8 @@ class Connection {
     this.busy = true;
     try {
       for (let req = this.framer.next(); req; req = this.framer.next()) {
-        const reply = req.ok ? await this.answer(req.value) : this.malformed(req.error);
-        await this.write(reply, req.ok ? req.value.command : undefined);
+        const reply = req.ok ? await this.answer(req.value) : this.malformed(req.error, req.command);
+        await this.write(reply, req.ok ? req.value.command : req.command);
       }
       if (this.socket.isPaused() && !this.socket.destroyed) this.socket.resume();
     } finally {
@@ -232,9 +269,10 @@ class Connection {
     return ERROR_REPLY;
   }
 
-  private malformed(error: string): string {
-    this.opts.log.warn({ conn: this.id, err: error }, 'malformed call-control request; answered Error');
-    return ERROR_REPLY;
+  private malformed(error: string, command: string | undefined): string {
+    const reply = this.opts.malformedReply(command);
+    this.opts.log.warn({ conn: this.id, command: command?.slice(0, 40), err: error, reply }, 'malformed call-control request');
+    return reply;
   }
 
   /** Resolves once the reply has left for the kernel (or cannot), so the next request waits for it. */
@@ -326,14 +364,26 @@ export class CallControlSocketServer {
       maxLineBytes: opts.maxLineBytes ?? 8192,
       maxRequestBytes: opts.maxRequestBytes ?? 65536,
       idleFirstRequestMs: opts.idleFirstRequestMs ?? 0,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 2000,
+      malformedReply: opts.malformedReply ?? (() => ERROR_REPLY),
     };
+    const maxConnections = opts.maxConnections ?? 256;
     this.server = net.createServer((socket) => {
+      if (this.sockets.size >= maxConnections) {
+        opts.log.warn({ connections: this.sockets.size, max: maxConnections }, 'call-control connection refused: too many connections');
+        socket.destroy();
+        return;
+      }
       this.sockets.add(socket);
       const { id } = new Connection(socket, conn);
       opts.log.info({ conn: id, connections: this.sockets.size }, 'call-control client connected');
+      opts.onClients?.(this.sockets.size);
+      // 'end': the client closed (a connection the service drops itself ends without it).
+      socket.once('end', () => opts.onClientClosed?.());
       socket.on('close', () => {
         this.sockets.delete(socket);
         opts.log.info({ conn: id, connections: this.sockets.size }, 'call-control client gone');
+        opts.onClients?.(this.sockets.size);
       });
     });
     // Errors while listen() is trying the path are its to report; later ones are only logged.

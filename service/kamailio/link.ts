@@ -109,6 +109,7 @@ export class KamailioLink {
   private readonly peers: Peer[];
   private readonly methods = new Map<string, { method: LinkMethod<unknown>; apply: ApplyEffects }>();
   private readonly upListeners: Array<() => void> = [];
+  private readonly downListeners: Array<() => void> = [];
   /** NOTIFYs handed to Kamailio and not yet answered: key → performance.now() at sending. */
   private readonly inFlight = new Map<string, number>();
   private timers: NodeJS.Timeout[] = [];
@@ -130,6 +131,7 @@ export class KamailioLink {
         if (peer.queue.length > 0) this.log.error({ evapi: peer.client.address, frames: peer.queue.length }, 'Kamailio went away: frames waiting for it are dropped');
         this.counters.framesDropped += peer.queue.length;
         Object.assign(peer, { written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0 });
+        for (const l of this.downListeners) l();
       });
       peer.client.on('up', () => {
         peer.ping = undefined;
@@ -152,6 +154,11 @@ export class KamailioLink {
   /** Called on every (re)connection to a Kamailio: an engine's resync. */
   onUp(listener: () => void): void {
     this.upListeners.push(listener);
+  }
+
+  /** Called when a connection to a Kamailio is lost (it stopped, restarted or went silent). */
+  onDown(listener: () => void): void {
+    this.downListeners.push(listener);
   }
 
   start(): void {

@@ -6,6 +6,7 @@ import { resume } from '../kamailio/wire.js';
 import { ScaMetrics } from '../metrics/sca.js';
 import { SCA_METHODS } from '../rpc/sca-methods.js';
 import type { CallEventOutcome } from '../sca/call-event.js';
+import type { SubscribeOutcome } from '../sca/subscribe.js';
 import { ScaEngine } from '../sca/engine.js';
 import { allLineViews, lineChanges } from '../sca/line-view.js';
 import type { ScaWrite } from '../sca/journal.js';
@@ -60,23 +61,28 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
   const tables = new ScaStore(db, config.server_id);
   const committer = new Committer(db, deps.log.child({ component: 'store', engine: 'sca' }));
   const runner = new EffectsRunner<ScaWrite>({
-    commit: (writes) => committer.commit(tables.changes(writes)),
+    commit: (writes, within) => committer.commit(tables.changes(writes), within),
     sendNotifies: (n) => link.sendNotifies(n),
   }, clock);
   /** The lines the live view has not been sent since they changed: every row write names one. */
   const changedLines = new Set<string>();
   const run = (effects: Effects<ScaWrite>, answer?: (notifies: readonly OutboundNotify[]) => void): Promise<void> => {
     for (const w of effects.writes) changedLines.add(w.aor);
-    return runner.run(effects, answer);
+    // Kamailio waits on an answer: it does not wait past db_write_timeout for its commit.
+    return runner.run(effects, answer, answer ? config.db_write_timeout * 1000 : undefined);
   };
   const metrics = new ScaMetrics(deps.registry, engine, committer);
+  /** SUBSCRIBEs handled and not yet answered: when each came, for the handling histogram. */
+  const subscribing = new WeakMap<object, { out: SubscribeOutcome; t0: number }>();
   let purgeTimer: NodeJS.Timeout | undefined;
   let greeted = true;
 
   const subscribe: LinkMethod<z.infer<typeof subscribeParams>> = {
     params: subscribeParams,
     handle(p) {
+      const t0 = performance.now();
       const out = engine.subscribe({ msg: p.msg, ruri: p.ruri, to_tag: p.to_tag, auth_user: p.auth_user, now: clock() });
+      subscribing.set(out, { out, t0 });
       log.info({ aor: out.aor, callId: callIdOf(p.msg), code: out.reply.code, notifies: out.notifies.length }, `SUBSCRIBE ${out.reply.code} ${out.reply.reason}`);
       metrics.subscribed(out);
       return { answer: { ...resume(p, out.reply, undefined) }, effects: out };
@@ -130,7 +136,18 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
     engine,
     committer,
     metrics,
-    link: { methods, apply: (effects, answer) => run(effects as never, answer) },
+    link: {
+      methods,
+      apply(effects, answer) {
+        const sub = subscribing.get(effects);
+        if (!sub) return run(effects as never, answer);
+        subscribing.delete(effects);
+        return run(effects as never, (notifies) => {
+          answer(notifies);
+          metrics.subscribeAnswered(sub.out, (performance.now() - sub.t0) / 1000);
+        });
+      },
+    },
     rpc: { table: SCA_METHODS, engine, apply: (effects) => run(effects as never) },
     view: {
       all: () => ({ lines: allLineViews(engine.ctx) }),

@@ -19,7 +19,7 @@ export function registerRpc(http: FastifyInstance, deps: { clock: () => number; 
       server.addMethod(name, async (params, { who }) => {
         const out = await callMethod(module.table, name, params, { engine: module.engine, now: deps.clock(), who });
         if (method.mutates) http.log.info({ who, method: name, params, ok: out.ok }, 'rpc mutation');
-        if (!out.ok) throw new JSONRPCErrorException(out.message, out.code);
+        if (!out.ok) throw new JSONRPCErrorException(out.message, out.code, out.data);
         if (out.effects) {
           await module.apply(out.effects);
           deps.changed();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { CcSnapshot } from '../cc/engine.js';
 import type { Rate } from '../cc/rating.js';
 import type { Account, BalanceChange, BlacklistEntry, BlacklistKind, Call, Cdr, CcWrite, EndCause } from '../cc/types.js';
@@ -45,6 +46,13 @@ export const CC_MIGRATIONS: readonly Migration[] = [
         balance BIGINT NOT NULL, note VARCHAR(255) NOT NULL, who VARCHAR(255) NOT NULL, INDEX cc_balance_history_account (account, at))`,
     ],
   },
+  {
+    // When the service last knew its counted calls to be in progress (written every second while
+    // there are any): after a crash, calls that ended meanwhile are billed up to here.
+    version: 2,
+    sqlite: [`CREATE TABLE cc_meta (name VARCHAR(32) PRIMARY KEY NOT NULL, value DOUBLE NOT NULL)`],
+    mysql: [`CREATE TABLE cc_meta (name VARCHAR(32) PRIMARY KEY NOT NULL, value DOUBLE NOT NULL)`],
+  },
 ];
 
 const ACCOUNT_COLUMNS = ['account', 'max_calls', 'max_duration', 'prepaid', 'balance', 'plan'] as const;
@@ -52,6 +60,15 @@ const RATE_COLUMNS = ['plan', 'prefix', 'connect_fee', 'price_per_minute', 'init
 const CDR_COLUMNS = ['call_id', 'account', 'from_uri', 'to_uri', 'source_ip', 'start_ms', 'connect_ms', 'end_ms', 'setup_seconds', 'duration',
   'billable_seconds', 'connect_fee', 'amount', 'rate_prefix', 'cause', 'code'] as const;
 const CAUSES: readonly EndCause[] = ['caller', 'callee', 'normal', 'limit', 'credit', 'admin', 'stale', 'failed'];
+
+/**
+ * A Call-ID as its key column holds it: itself when it fits (255 characters), else a digest (the
+ * whole Call-ID stays in the call's data). SIP sets no length; the columns do.
+ */
+export const callKey = (callId: string): string =>
+  callId.length <= 255 ? callId : `~sha256:${createHash('sha256').update(callId).digest('hex')}`;
+/** Text cut to a column's size, marked as cut. */
+const fit = (v: string, max: number): string => (v.length <= max ? v : `${v.slice(0, max - 1)}…`);
 
 const n = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
 const marks = (k: number): string => Array.from({ length: k }, () => '?').join(', ');
@@ -74,9 +91,10 @@ export const rateFromRow = (r: Row): Rate => ({
 
 /** The call-control engine's store: loads its state at start, turns its writes into statements, answers queries. */
 export class CcStore {
-  private readonly sql: Record<'upsertAccount' | 'deleteAccount' | 'upsertRate' | 'deleteRate' | 'deletePlan' | 'upsertBlacklist' | 'deleteBlacklist' | 'upsertCall' | 'deleteCall' | 'insertCdr' | 'insertHistory', string>;
+  private readonly sql: Record<'upsertMeta' | 'upsertAccount' | 'deleteAccount' | 'upsertRate' | 'deleteRate' | 'deletePlan' | 'upsertBlacklist' | 'deleteBlacklist' | 'upsertCall' | 'deleteCall' | 'insertCdr' | 'insertHistory', string>;
 
-  constructor(private readonly db: Database) {
+  /** `settled`: resolves when the writes answered so far are in (records read after them). */
+  constructor(private readonly db: Database, private readonly settled: () => Promise<void> = () => Promise.resolve()) {
     const upsert = (table: string, cols: readonly string[], key: readonly string[]): string => {
       const insert = `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${marks(cols.length)})`;
       const rest = cols.filter((c) => !key.includes(c));
@@ -86,6 +104,7 @@ export class CcStore {
     };
     const ignore = db.kind === 'sqlite' ? 'INSERT OR IGNORE' : 'INSERT IGNORE';
     this.sql = {
+      upsertMeta: upsert('cc_meta', ['name', 'value'], ['name']),
       upsertAccount: upsert('cc_accounts', ACCOUNT_COLUMNS, ['account']),
       deleteAccount: 'DELETE FROM cc_accounts WHERE account = ?',
       upsertRate: upsert('cc_rates', RATE_COLUMNS, ['plan', 'prefix']),
@@ -117,7 +136,7 @@ export class CcStore {
     for (const r of await this.db.query('SELECT call_id, data FROM cc_calls')) {
       try {
         const c = JSON.parse(String(r.data)) as Call;
-        if (c.callId === r.call_id && typeof c.account === 'string' && (c.state === 'setup' || c.state === 'active')) calls.push(c);
+        if (typeof c.callId === 'string' && callKey(c.callId) === r.call_id && typeof c.account === 'string' && (c.state === 'setup' || c.state === 'active')) calls.push(c);
         else skipped++;
       } catch {
         skipped++;
@@ -126,8 +145,20 @@ export class CcStore {
     return { snapshot: { accounts, rates, blacklist, calls }, skipped };
   }
 
+  /** The last moment the service knew its counted calls to be in progress (see aliveChange). */
+  async aliveAt(): Promise<number | undefined> {
+    const rows = await this.db.query("SELECT value FROM cc_meta WHERE name = 'alive_at'");
+    return rows.length > 0 ? Number(rows[0]!.value) : undefined;
+  }
+
+  /** The row saying the service is alive at `at` with its calls counted. */
+  aliveChange(at: number): Change {
+    return { key: 'meta\u0000alive_at', statements: [{ sql: this.sql.upsertMeta, params: ['alive_at', at] }] };
+  }
+
   /** CDRs, newest first, filtered by account and a time range (ms since the epoch). */
   async cdrs(f: { account?: string; fromMs?: number; toMs?: number; limit: number }): Promise<Cdr[]> {
+    await this.settled();
     const where: string[] = [];
     const params: SqlValue[] = [];
     if (f.account !== undefined) { where.push('account = ?'); params.push(f.account); }
@@ -138,6 +169,7 @@ export class CcStore {
   }
 
   async history(account: string, limit: number): Promise<BalanceChange[]> {
+    await this.settled();
     const rows = await this.db.query(`SELECT * FROM cc_balance_history WHERE account = ? ORDER BY at DESC, id DESC LIMIT ${Math.max(1, Math.min(10_000, Math.floor(limit)))}`, [account]);
     return rows.map((r) => ({ account: String(r.account), at: Number(r.at), amount: Number(r.amount), balance: Number(r.balance), note: String(r.note), who: String(r.who) }));
   }
@@ -167,16 +199,16 @@ export class CcStore {
           : s(this.sql.deleteBlacklist, [w.entry.kind, w.entry.value])] };
       case 'call':
         return { key: `call\u0000${w.callId}`, statements: [w.value
-          ? s(this.sql.upsertCall, [w.callId, w.value.account, w.value.state, JSON.stringify(w.value)])
-          : s(this.sql.deleteCall, [w.callId])] };
+          ? s(this.sql.upsertCall, [callKey(w.callId), w.value.account, w.value.state, JSON.stringify(w.value)])
+          : s(this.sql.deleteCall, [callKey(w.callId)])] };
       case 'cdr': {
         const c = w.cdr;
-        return { key: `cdr\u0000${c.callId}`, append: true, statements: [s(this.sql.insertCdr, [c.callId, c.account, c.from, c.to, c.sourceIp, c.startMs, c.connectMs ?? null,
+        return { key: `cdr\u0000${c.callId}`, append: true, statements: [s(this.sql.insertCdr, [callKey(c.callId), c.account, fit(c.from, 512), fit(c.to, 512), fit(c.sourceIp, 64), c.startMs, c.connectMs ?? null,
           c.endMs, c.setupSeconds, c.durationSeconds, c.billableSeconds, c.connectFee, c.amount, c.ratePrefix ?? null, c.cause, c.code ?? null])] };
       }
       case 'balance': {
         const h = w.change;
-        return { key: `history\u0000${h.account}`, append: true, statements: [s(this.sql.insertHistory, [h.account, h.at, h.amount, h.balance, h.note, h.who])] };
+        return { key: `history\u0000${h.account}`, append: true, statements: [s(this.sql.insertHistory, [h.account, h.at, h.amount, h.balance, fit(h.note, 255), fit(h.who, 255)])] };
       }
     }
   }

@@ -23,9 +23,10 @@ const STRICT_MAX_BACKOFF_MS = 1_000;
 
 export interface CommitterOptions {
   /**
-   * HA: never acknowledge what is not in the database. While it is away commits wait (retried),
-   * there is no serving from memory; a FencedError stops the committer for good: every waiting
-   * and later commit rejects with it and `onFenced` tells the service (which exits).
+   * HA: never acknowledge what is not in the database. While it is away or slow commits wait
+   * (retried; `withinMs` is ignored), there is no serving from memory; a FencedError stops the
+   * committer for good: every waiting and later commit rejects with it and `onFenced` tells the
+   * service (which exits).
    */
   readonly strict?: boolean;
   readonly onFenced?: (err: FencedError) => void;
@@ -46,14 +47,19 @@ export interface CommitterOptions {
 export class Committer {
   private queue = new Map<string, readonly Statement[]>();
   private waiters: Array<(err?: Error) => void> = [];
+  /** Readers waiting for everything queued to be written (see settled). */
+  private idleWaiters: Array<() => void> = [];
   private writing = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private backoffMs = 200;
   private appended = 0;
+  /** Writes fail (the database is away): commits are answered from memory at once. */
+  private failing = false;
+  /** Failing, or an answer did not wait for its write (see commit's `withinMs`). */
   degraded = false;
   /** Set once the write-fence refused a transaction: nothing is written any more. */
   fenced: FencedError | undefined;
-  readonly stats = { commits: 0, rows: 0, errors: 0, setAside: 0 };
+  readonly stats = { commits: 0, rows: 0, errors: 0, setAside: 0, slow: 0 };
 
   constructor(private readonly db: Database, private readonly log: CommitterLog, private readonly opts: CommitterOptions = {}) {}
 
@@ -62,17 +68,42 @@ export class Committer {
     return this.queue.size;
   }
 
-  commit(changes: readonly Change[]): Promise<void> {
+  /**
+   * Resolves once the changes are written. `withinMs`: an answer Kamailio waits for (its own
+   * timeout is short) goes ahead after this long without its write, from memory: the store is
+   * then degraded until a write succeeds, and the changes are written when the database is done.
+   */
+  commit(changes: readonly Change[], withinMs?: number): Promise<void> {
     if (this.fenced) return Promise.reject(this.fenced);
     // A later change of a queued row replaces it in place: rows are independent, and the first
     // position keeps new rows in creation order (their ids are the group NOTIFY order).
     for (const c of changes) this.queue.set(c.append ? `${c.key}\u0000#${++this.appended}` : c.key, c.statements);
     if (this.queue.size === 0 && !this.writing) return Promise.resolve();
-    if (this.degraded && !this.opts.strict) return Promise.resolve();
+    if (this.failing && !this.opts.strict) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.waiters.push((err) => (err ? reject(err) : resolve()));
+      let timer: NodeJS.Timeout | undefined;
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      if (withinMs !== undefined && withinMs > 0 && !this.opts.strict) {
+        timer = setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== done);
+          this.slow(withinMs);
+          resolve();
+        }, withinMs);
+      }
+      this.waiters.push(done);
       this.kick();
     });
+  }
+
+  /** An answer went ahead of its write. */
+  private slow(ms: number): void {
+    this.stats.slow++;
+    if (!this.degraded) this.log.error({ ms, pending: this.queue.size }, 'STORE SLOW: an answer could not wait for its write; answering from memory until the store keeps up');
+    this.degraded = true;
   }
 
   private kick(): void {
@@ -107,8 +138,13 @@ export class Committer {
     else for (const w of waiters) w();
     // Commits without changes that came during the write waited only to keep their place: with
     // nothing queued behind them, no later write would release them.
-    if (this.queue.size === 0) this.releaseWaiters();
-    if (!this.degraded) this.kick();
+    if (this.queue.size === 0) {
+      this.releaseWaiters();
+      const idle = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of idle) w();
+    }
+    if (!this.failing) this.kick();
   }
 
   private releaseWaiters(): void {
@@ -139,6 +175,7 @@ export class Committer {
     this.stats.rows += rows;
     if (this.degraded) this.log.info({ rows }, 'store is back; queued rows written');
     this.degraded = false;
+    this.failing = false;
     this.backoffMs = 200;
   }
 
@@ -149,6 +186,7 @@ export class Committer {
     this.queue = new Map(batch.map(([key, statements]) => [key, newer.get(key) ?? statements]));
     for (const [k, v] of newer) this.queue.set(k, v);
     this.degraded = true;
+    this.failing = true;
     this.log.error({ err: (err as Error).message, rows: this.queue.size, retryMs: this.backoffMs },
       this.opts.strict ? 'STORE WRITE FAILED: commits wait, will retry' : 'STORE WRITE FAILED: serving from memory, will retry');
     this.retryTimer = setTimeout(() => {
@@ -169,7 +207,31 @@ export class Committer {
     this.waiters = [];
     this.log.error({ err: err.message, dropped }, 'STORE FENCED: another node leads; nothing more is written');
     for (const w of waiting) w(err);
+    // Readers waiting for the queue to be written: it never will be; they read what is there.
+    const idle = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of idle) w();
     this.opts.onFenced?.(err);
+  }
+
+  /**
+   * Resolves once everything queued so far is written, or after `timeoutMs`: a read of the
+   * records (CDRs, history) sees the changes that were answered before it, even while a slow
+   * write lets answers go ahead of their rows.
+   */
+  settled(timeoutMs: number): Promise<void> {
+    if (this.queue.size === 0 && !this.writing) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve();
+      }, timeoutMs);
+      this.idleWaiters.push(done);
+    });
   }
 
   /** Waits until everything queued is written or `timeoutMs` passed; returns the rows left. */

@@ -14,7 +14,7 @@ function storeError(err: unknown): StoreError {
 
 // The host itself is gone or unusable (refused, reset, silent, or a Galera node outside the
 // primary component: 1047): the next host may serve. Anything else is this statement's trouble.
-const HOST_LOST = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'HOST_TIMEOUT']);
+const HOST_LOST = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'TIMEOUT']);
 function hostLost(err: unknown): boolean {
   const e = err as { errno?: number; code?: string; fatal?: boolean };
   return e.fatal === true || e.errno === 1047 || (e.code !== undefined && HOST_LOST.has(e.code));
@@ -24,6 +24,8 @@ function hostLost(err: unknown): boolean {
 const UNKNOWN_VARIABLE = 1193;
 
 export interface MysqlOptions {
+  /** A statement (or a connect) that takes longer fails and its connection is dropped (default 5000). */
+  readonly queryTimeoutMs?: number;
   /** Hosts (host:port) tried in order with sticky failover; empty: db_url's own host. */
   readonly hosts?: readonly string[];
   /**
@@ -44,12 +46,17 @@ export interface DedicatedSession {
   close(): void;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/** `work`, or a transient StoreError (code TIMEOUT) after `ms`; `onTimeout` drops what it ran on. */
+function withTimeout<T>(work: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreError(`${what}: no answer in ${ms} ms`, true, 'HOST_TIMEOUT')), ms);
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new StoreError(`${what} did not answer within ${ms} ms`, true, 'TIMEOUT'));
+    }, ms);
   });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  work.catch(() => undefined); // a late failure of abandoned work is not unhandled
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -63,6 +70,8 @@ export class MysqlDatabase implements Database {
   private pool: Pool | undefined;
   private writer: PoolConnection | undefined;
   private chain: Promise<unknown> = Promise.resolve();
+  /** A statement (or a connect) that takes longer fails, and its connection is dropped: a hung server never holds the store. */
+  private readonly timeout: number;
   private readonly hosts: DbHosts;
   /** The host generation the pool was made for; the writer's. */
   private poolGeneration = -1;
@@ -72,6 +81,7 @@ export class MysqlDatabase implements Database {
   holdBeforeCommit: (() => Promise<void>) | undefined;
 
   constructor(private readonly url: string, private readonly opts: MysqlOptions = {}) {
+    this.timeout = opts.queryTimeoutMs ?? 5000;
     const listed = (opts.hosts ?? []).map((h) => {
       const parsed = parseDbHost(h);
       if (!parsed) throw new Error(`db_hosts: "${h}" is not host:port`);
@@ -136,14 +146,18 @@ export class MysqlDatabase implements Database {
   }
 
   async query(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    let conn: PoolConnection | undefined;
     let generation = this.hosts.generation;
     try {
       const pool = this.handle();
       generation = this.poolGeneration;
-      const [rows] = await pool.query(sql, params as SqlValue[]);
+      conn = await pool.getConnection();
+      const [rows] = await this.within(conn, conn.query(sql, params as SqlValue[]));
       return Array.isArray(rows) ? (rows as Row[]) : [];
     } catch (err) {
       throw this.failure(err, generation);
+    } finally {
+      conn?.release();
     }
   }
 
@@ -169,14 +183,16 @@ export class MysqlDatabase implements Database {
       throw this.failure(err, generation);
     }
     try {
-      await conn.beginTransaction();
-      if (fence) {
-        const [r] = await conn.execute<ResultSetHeader>(fence.sql, fence.params as SqlValue[]);
-        if (r.affectedRows !== 1) throw new FencedError(`write-fence changed ${r.affectedRows} rows: this node no longer leads`);
-      }
-      for (const s of statements) await conn.execute(s.sql, s.params as SqlValue[]);
-      if (this.holdBeforeCommit) await this.holdBeforeCommit();
-      await conn.commit();
+      await this.within(conn, (async () => {
+        await conn.beginTransaction();
+        if (fence) {
+          const [r] = await conn.execute<ResultSetHeader>(fence.sql, fence.params as SqlValue[]);
+          if (r.affectedRows !== 1) throw new FencedError(`write-fence changed ${r.affectedRows} rows: this node no longer leads`);
+        }
+        for (const s of statements) await conn.execute(s.sql, s.params as SqlValue[]);
+        if (this.holdBeforeCommit) await this.holdBeforeCommit();
+        await conn.commit();
+      })());
     } catch (err) {
       const e = this.failure(err, generation);
       await conn.rollback().catch(() => undefined);
@@ -189,13 +205,21 @@ export class MysqlDatabase implements Database {
     }
   }
 
+  /**
+   * The work on `conn`, or a transient StoreError once the timeout passes (a hung or black-holed
+   * server): the connection is destroyed, so nothing waits on it again.
+   */
+  private within<T>(conn: PoolConnection, work: Promise<T>): Promise<T> {
+    return withTimeout(work, this.timeout, 'MySQL', () => conn.destroy());
+  }
+
   /** The write connection: in HA its BEGIN waits for no one (the fence is the guard) and it is never left idle in a transaction. */
   private async writerConnection(): Promise<PoolConnection> {
     const conn = await this.handle().getConnection();
     this.writerGeneration = this.poolGeneration;
     if (this.opts.ha) {
-      await this.setSession(conn, 'SET SESSION wsrep_sync_wait = 0');
-      await this.setSession(conn, `SET SESSION idle_write_transaction_timeout = ${Math.max(1, Math.ceil(this.opts.ha.idleWriteTimeoutS))}`);
+      await this.within(conn, this.setSession(conn, 'SET SESSION wsrep_sync_wait = 0'));
+      await this.within(conn, this.setSession(conn, `SET SESSION idle_write_transaction_timeout = ${Math.max(1, Math.ceil(this.opts.ha.idleWriteTimeoutS))}`));
     }
     return conn;
   }
@@ -271,7 +295,7 @@ export class MysqlDatabase implements Database {
   }
 
   private createPool(): Pool {
-    const pool = mysql.createPool({ uri: this.hostUrl(), connectionLimit: 4, connectTimeout: 3000, enableKeepAlive: true });
+    const pool = mysql.createPool({ uri: this.hostUrl(), connectionLimit: 4, connectTimeout: Math.min(this.timeout, 10_000), enableKeepAlive: true });
     // Queued on each new connection before anything else it runs.
     if (this.opts.ha) pool.pool.on('connection', (c) => c.query('SET SESSION wsrep_sync_wait = 1', () => undefined));
     this.pool = pool;

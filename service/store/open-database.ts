@@ -4,8 +4,8 @@ import { MysqlDatabase, type MysqlOptions } from './mysql.js';
 import { SqliteDatabase } from './sqlite.js';
 
 /**
- * db_url: "sqlite:<file>" (the embedded default) or "mysql://user:pass@host:port/db"; `mysql`:
- * several hosts (db_hosts) and HA sessions, for MySQL only.
+ * db_url: "sqlite:<file>" (the embedded default) or "mysql://user:pass@host:port/db";
+ * `mysqlOptions` (MySQL only): the statement timeout, several hosts (db_hosts), HA sessions.
  */
 export function openDatabase(dbUrl: string, mysqlOptions: MysqlOptions = {}): Database {
   const sqlite = /^sqlite:(?:\/\/)?(.+)$/.exec(dbUrl);

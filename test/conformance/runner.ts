@@ -6,11 +6,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import type { SipMessage } from '../../service/sip/message.js';
 import { Phone, hdr, sdp, type Dialog } from '../support/sip-phone.js';
 import { DOMAIN, startStack } from '../support/stack.js';
+import { compare, type Trace, type Verdict } from './compare.js';
+
+export { compare, explain, normalise, DEVIATIONS, type Trace, type Verdict } from './compare.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -63,6 +65,12 @@ export const scenarioSchema = z.object({
   spec: z.string().optional(),
   /** Deviation ids of docs/deviations.md this scenario is expected to show. */
   expect: z.array(z.string()).default([]),
+  /**
+   * For a deviation that changes what the line shows for the rest of the scenario (D9, D22): the
+   * line states our side must show from its step on, one per call-info NOTIFY (see lineState in
+   * compare.ts: `2 active <sip:200@pbx.example.com>`, `1 seized, 2 seized`, `idle`).
+   */
+  ours: z.record(z.string(), z.array(z.string())).optional(),
   /** phone name → SIP user */
   phones: z.record(z.string(), z.string()),
   /** purge_expired_interval (s) on both stacks, for the timer scenarios */
@@ -71,7 +79,6 @@ export const scenarioSchema = z.object({
 }).strict();
 export type Scenario = z.infer<typeof scenarioSchema>;
 
-export type Trace = Record<string, { replies: Array<Record<string, string | number | undefined>>; notifies: Array<Record<string, string | undefined>>; received?: Array<Record<string, string | undefined>> }>;
 
 interface Target {
   name: 'native' | 'service';
@@ -152,8 +159,15 @@ export async function startService(o: { purge?: number } = {}): Promise<Target> 
 /**
  * The module builds a SUBSCRIBE's NOTIFYs after its reply: a next SUBSCRIBE sent the instant the
  * reply arrives would change what they show. Phones are never that quick; neither is the runner.
+ * A step ends when the phones have received nothing for 100 ms (at least 100 ms after it, at most
+ * 2 s): what a step caused then arrives during it, and each NOTIFY is attributed to its step.
  */
-const settle = () => new Promise((r) => setTimeout(r, 100));
+async function quiet(phones: Iterable<Phone>): Promise<void> {
+  const last = () => Math.max(0, ...[...phones].map((p) => p.requests.at(-1)?.at ?? 0));
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  await sleep(100);
+  for (let waited = 0; performance.now() - last() < 100 && waited < 1900; waited += 25) await sleep(25);
+}
 
 /** Plays a scenario against one target and records what each phone saw. */
 export async function play(scenario: Scenario, target: Target): Promise<Trace> {
@@ -166,6 +180,10 @@ export async function play(scenario: Scenario, target: Target): Promise<Trace> {
   const trace: Trace = Object.fromEntries([...phones.keys(), 'rpc', 'race'].map((n) => [n, { replies: [], notifies: [], received: [] }]));
   const calls = new Map<string, { caller: Phone; callee: Phone; uac: Dialog; uas: Dialog | undefined }>();
   const dialogs = new Map<string, { phone: Phone; callId: string; fromTag: string; toTag: string; cseq: number; event: string | null; ruri: string }>();
+  const settle = () => quiet(phones.values());
+  /** when each step started (performance.now()): a NOTIFY or INVITE belongs to the last step started before it arrived */
+  const started: number[] = [];
+  const stepAt = (at: number) => started.reduce((k, t, j) => (t <= at ? j : k), 0);
   const phone = (n: string): Phone => phones.get(n) ?? (() => { throw new Error(`unknown phone ${n}`); })();
   const record = (name: string, what: string, r: SipMessage) => trace[name]!.replies.push({
     to: what, status: r.status, reason: r.reason, event: hdr(r, 'event'), expires: hdr(r, 'expires'), allow_events: hdr(r, 'allow-events'),
@@ -173,6 +191,7 @@ export async function play(scenario: Scenario, target: Target): Promise<Trace> {
   });
   try {
     for (const [i, s] of scenario.steps.entries()) {
+      started.push(performance.now());
       if (s.do === 'register') for (const n of s.phones) record(n, 'REGISTER', await phone(n).register());
       if (s.do === 'wait') await new Promise((r) => setTimeout(r, s.ms));
       if (s.do === 'subscribe') {
@@ -256,12 +275,14 @@ export async function play(scenario: Scenario, target: Target): Promise<Trace> {
         const r = await tx.final;
         trace[c.caller.name]!.replies.push({ to: `re-INVITE ${s.dialog}`, status: r.status });
         c.caller.inDialog(c.uac, 'ACK', s.in_ack ? { body: offer } : {});
+        await settle();
       }
       if (s.do === 'bye') {
         const c = calls.get(s.dialog) ?? (() => { throw new Error(`unknown call ${s.dialog}`); })();
         const [who, d] = s.by === 'caller' ? [c.caller, c.uac] : [c.callee, c.uas!];
         const r = await who.inDialog(d, 'BYE').final;
         trace[who.name]!.replies.push({ to: `BYE ${s.dialog}`, status: r.status });
+        await settle();
       }
       if (s.do === 'rpc') {
         const text = await target.rpc(s.cmd, s.args);
@@ -303,28 +324,30 @@ export async function play(scenario: Scenario, target: Target): Promise<Trace> {
         record(s.phone, `SUBSCRIBE ${d.event} (refresh)`, r);
         await settle();
       }
+      // Each reply belongs to the step that sent its request.
+      for (const t of Object.values(trace)) for (const r of t.replies) r.step ??= i;
     }
     await new Promise((r) => setTimeout(r, 400)); // the last NOTIFYs
     for (const [name, p] of phones) {
       const raced = (n: { msg: SipMessage }) => (hdr(n.msg, 'call-id') ?? '').includes('-race-');
       // A race's line-seize NOTIFYs go to whichever phone won: keep them apart, without the phone.
       trace.race!.notifies.push(...p.notifies().filter(raced).map((n) => ({
-        event: hdr(n.msg, 'event'), subscription_state: hdr(n.msg, 'subscription-state'), call_info: hdr(n.msg, 'call-info'), cseq: hdr(n.msg, 'cseq'),
+        step: stepAt(n.at), event: hdr(n.msg, 'event'), subscription_state: hdr(n.msg, 'subscription-state'), call_info: hdr(n.msg, 'call-info'), cseq: hdr(n.msg, 'cseq'),
         call_id: hdr(n.msg, 'call-id')!.replace(/-race-.*$/, '-race'),
       })));
       trace[name]!.notifies = inDialogOrder(p.notifies().filter((n) => !raced(n))).map((n) => ({
-        event: hdr(n.msg, 'event'), subscription_state: hdr(n.msg, 'subscription-state'), call_info: hdr(n.msg, 'call-info'),
+        step: stepAt(n.at), event: hdr(n.msg, 'event'), subscription_state: hdr(n.msg, 'subscription-state'), call_info: hdr(n.msg, 'call-info'),
         cseq: hdr(n.msg, 'cseq'), call_id: hdr(n.msg, 'call-id'), contact: hdr(n.msg, 'contact'), from: hdr(n.msg, 'from'), to: hdr(n.msg, 'to'),
         route: hdr(n.msg, 'route'), ruri: n.msg.ruri, ...(n.answered !== 200 ? { answered: String(n.answered) } : {}),
       }));
       trace[name]!.received = p.requests.filter((r) => r.msg.method === 'INVITE').map((r) => ({
-        call_info: hdr(r.msg, 'call-info'), replaces: hdr(r.msg, 'replaces'), ruri: r.msg.ruri,
+        step: stepAt(r.at), call_info: hdr(r.msg, 'call-info'), replaces: hdr(r.msg, 'replaces'), ruri: r.msg.ruri,
       }));
     }
   } finally {
     for (const p of phones.values()) p.stop();
   }
-  const raceOrder = (n: Record<string, string | undefined>) => `${n.call_id} ${(n.cseq ?? '').padStart(12, '0')}`;
+  const raceOrder = (n: Record<string, unknown>) => `${String(n.call_id)} ${String(n.cseq ?? '').padStart(12, '0')}`;
   trace.race!.notifies.sort((a, b) => raceOrder(a).localeCompare(raceOrder(b), 'en', { numeric: true }));
   return trace;
 }
@@ -348,107 +371,6 @@ function inDialogOrder<T extends { msg: SipMessage }>(list: T[]): T[] {
   return dialogs.flatMap((d) => list.filter((n) => hdr(n.msg, 'call-id') === d).sort((a, b) => cseq(a) - cseq(b)));
 }
 
-/** What always differs between two runs: proxy-made tags, phone ports, seconds left, clock times. */
-export function normalise(trace: Trace): Trace {
-  const tags = new Map<string, string>();
-  const tag = (t: string) => { if (!tags.has(t)) tags.set(t, `T${tags.size + 1}`); return tags.get(t)!; };
-  const fix = (v: unknown): unknown => {
-    if (typeof v !== 'string') return v;
-    return v.replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT').replace(/expires=\d+/g, 'expires=N').replace(/\b1\d{9}\b/g, 'EPOCH')
-      .replace(/;tag=([0-9a-f]{32}[-.][0-9a-f]+)/g, (_m, t: string) => `;tag=${tag(t)}`);
-  };
-  const each = <R extends Record<string, unknown>>(list: R[] | undefined) => (list ?? []).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, fix(v)])));
-  return Object.fromEntries(Object.entries(trace).map(([n, t]) => [n, { replies: each(t.replies), notifies: each(t.notifies), received: each(t.received) }])) as Trace;
-}
-
-/** Makes an intended deviation invisible, on both sides; keyed by docs/deviations.md ids. */
-export const DEVIATION_NORMALISERS: Record<string, (t: Trace) => Trace> = {
-  // The first NOTIFY's ;expires (D2) and per-subscriber states (D3): compare states without expiry.
-  D2: (t) => mapNotifies(t, (n) => ({ ...n, subscription_state: n.subscription_state?.replace(/;expires=N/, '') })),
-  D3: (t) => mapNotifies(t, (n) => ({ ...n, subscription_state: n.subscription_state?.replace(/;expires=N/, '') })),
-  // A line-seize for an AoR never subscribed: the module refuses (500), we grant (200 and the
-  // line-seize NOTIFY). Compare the replies only as "answered" and leave line-seize NOTIFYs out.
-  D6: (t) => dropNotifies(mapReplies(t, (r) => (r.to === 'SUBSCRIBE line-seize' ? { to: r.to, outcome: 'answered' } : r)), (n) => n.event === 'line-seize'),
-  // Inbound calls (D17): the module cannot match a BYE to the callee's appearance, so it never
-  // sends the final idle NOTIFY; leave out a dialog's last NOTIFY when it shows the line all idle.
-  D17: (t) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, notifies: v.notifies.filter((n, i, all) =>
-    !(n.event === 'call-info' && /^<[^>]+>;appearance-index=\*;appearance-state=idle$/.test(n.call_info ?? '') && i > 0
-      && !all.slice(i + 1).some((m) => m.call_id === n.call_id)) ) }])) as Trace,
-  // Hold said only at the session level (D13): the module misses it and shows the call active.
-  D13: (t) => mapNotifies(t, (n) => ({ ...n, call_info: n.call_info?.replace(/appearance-state=held\b/g, 'appearance-state=active') })),
-  // A 481 to a NOTIFY (D5) ends that subscription here; the module keeps sending to it. Leave out
-  // what follows a 481 in its dialog, and the counts the RPC gives.
-  D5: (t) => countsHidden(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, notifies: v.notifies.filter((n, i, all) =>
-    !all.slice(0, i).some((m) => m.call_id === n.call_id && m.answered === '481')) }])) as Trace),
-  // sca.deactivate_all_subscriptions (D28): the module keeps the deactivated subscriptions until
-  // the purge, we remove them after their NOTIFY; the counts after it differ.
-  D28: countsHidden,
-  // A member's INVITE naming an index it had not seized (D22) gets that index here and the seized
-  // one back; the module leaves the call off the line and the seized index lit (kamailio#2583).
-  // Everything the group sees after the INVITE differs by design: compare the replies, what the
-  // remote party receives and each subscription's first NOTIFY.
-  D22: (t) => firstNotifiesOnly(t),
-  // A 181 (or 182, 199) to a member's INVITE (D9): the module idles the line, we keep the call
-  // on it; what the group sees after it differs by design.
-  D9: (t) => firstNotifiesOnly(t),
-  // A pickup of a privately held call (D14): we answer 403 and leave the held call alone, the module
-  // relays it; compare the INVITE replies as "answered", leave out who received what.
-  D14: (t) => firstNotifiesOnly(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, {
-    ...v,
-    replies: v.replies.map((r) => (String(r.to).startsWith('INVITE') ? { to: r.to, outcome: 'answered' } : r)),
-    received: [], // the module forks the pickup to the line's phones
-  }])) as Trace),
-  // A terminated subscription lingers in the module until the purge (D4) and a new SUBSCRIBE from
-  // the same phone revives it, CSeq and all; here it is gone and a new dialog starts at 1.
-  // Compare each dialog's NOTIFYs by their order.
-  D4: (t) => Object.fromEntries(Object.entries(t).map(([k, v]) => {
-    const seq = new Map<string, number>();
-    return [k, { ...v, notifies: v.notifies.map((n) => {
-      const c = (seq.get(n.call_id ?? '') ?? 0) + 1;
-      seq.set(n.call_id ?? '', c);
-      return { ...n, cseq: `#${c}` };
-    }) }];
-  })) as Trace,
-  // A refresh that names another dialog (D30): the module matches it on the Contact and answers
-  // 202 with a NOTIFY in that dialog, we answer 481. Compare the refresh as "answered" and each
-  // dialog's first NOTIFY.
-  D30: (t) => firstNotifiesOnly(mapReplies(t, (r) => (String(r.to).endsWith('(refresh)') ? { to: r.to, outcome: 'answered' } : r))),
-  // An unsubscribe of an index no longer in use: the module answers 500, we 200.
-  D7: (t) => mapReplies(t, (r) => (String(r.to).endsWith('(refresh)') && r.expires !== 'N' ? { to: r.to, outcome: 'answered' } : r)),
-};
-
-/** For deviations that change everything the group sees after them: each dialog's first NOTIFY only. */
-function firstNotifiesOnly(t: Trace): Trace {
-  return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, notifies: v.notifies.filter((n) => n.cseq === '1 NOTIFY') }])) as Trace;
-}
-
-function countsHidden(t: Trace): Trace {
-  return { ...t, rpc: { ...t.rpc!, replies: t.rpc!.replies.map((r) => (String(r.to).startsWith('sca.subscription_count') ? { ...r, output: String(r.output).replace(/^\d+ /, 'N ') } : r)) } };
-}
-const mapNotifies = (t: Trace, f: (n: Record<string, string | undefined>) => Record<string, string | undefined>): Trace =>
-  Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, notifies: v.notifies.map(f) }])) as Trace;
-const dropNotifies = (t: Trace, drop: (n: Record<string, string | undefined>) => boolean): Trace =>
-  Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, notifies: v.notifies.filter((n) => !drop(n)) }])) as Trace;
-const mapReplies = (t: Trace, f: (r: Record<string, string | number | undefined>) => Record<string, string | number | undefined>): Trace =>
-  Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, replies: v.replies.map(f) }])) as Trace;
-
-export type Verdict = { result: 'equal' | 'intended deviation' | 'DIFFERENT'; native: Trace; service: Trace };
-
-export function compare(scenario: Scenario, nativeRaw: Trace, serviceRaw: Trace): Verdict {
-  const native = normalise(nativeRaw);
-  const service = normalise(serviceRaw);
-  if (isDeepStrictEqual(native, service)) return { result: 'equal', native, service };
-  let n = native;
-  let s = service;
-  for (const id of scenario.expect) {
-    const f = DEVIATION_NORMALISERS[id];
-    if (!f) throw new Error(`${scenario.name}: no normaliser for deviation ${id}`);
-    n = f(n);
-    s = f(s);
-  }
-  return { result: isDeepStrictEqual(n, s) ? 'intended deviation' : 'DIFFERENT', native: n, service: s };
-}
-
 export const loadScenario = (file: string): Scenario => scenarioSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
 
 /**
@@ -463,19 +385,4 @@ export async function playBoth(scenario: Scenario): Promise<Verdict> {
   };
   const [native, service] = await Promise.all([once(startNative), once(startService)]);
   return compare(scenario, native, service);
-}
-
-/** The first difference of each list, as text: what a person needs to see of a DIFFERENT. */
-export function explain(v: Verdict): string {
-  const out: string[] = [];
-  for (const who of new Set([...Object.keys(v.native), ...Object.keys(v.service)])) {
-    for (const list of ['replies', 'notifies', 'received'] as const) {
-      const a = v.native[who]?.[list] ?? [];
-      const b = v.service[who]?.[list] ?? [];
-      const at = Array.from({ length: Math.max(a.length, b.length) }, (_, i) => i).find((i) => !isDeepStrictEqual(a[i], b[i]));
-      if (at === undefined) continue;
-      out.push(`${who}.${list}[${at}] (native ${a.length}, service ${b.length})\n  native:  ${JSON.stringify(a[at])}\n  service: ${JSON.stringify(b[at])}`);
-    }
-  }
-  return out.join('\n');
 }

@@ -1,6 +1,5 @@
 // Call control through the link door (kamailio/cc-routes.cfg on link.cfg, after SCA): refusals
-// with the operator's codes, per-call values from P-Call-Control, the dialog module's events for
-// answer, hangup (who) and failure.
+// with the operator's codes, the dialog module's events for answer, hangup (who) and failure.
 import t from 'tap';
 import { rpc } from '../support/rpc.js';
 import { hdr, sdp, type Phone } from '../support/sip-phone.js';
@@ -64,17 +63,4 @@ t.test('dialog events: the answer gives the dialog ids, a BYE says who hung up, 
   t.same([cdr.cause, cdr.code, cdr.duration], ['failed', 486, 0], 'dialog:failed with the code');
   bob.onInvite = (r) => bob.respond(r, 200, 'OK', { body: sdp(5000) });
 });
-
-t.test('per-call values from P-Call-Control (SEMS style) name the account and its limit', async (t) => {
-  const pcc: [string, string] = ['P-Call-Control', 'cc_pcalls;uuid=joe@example.com;max_calls=1, cc_call_timer;timer=2'];
-  const first = await call([pcc]);
-  t.equal(first.final.status, 200);
-  const [live] = (await cc('cc.calls', { account: 'joe@example.com' })).result;
-  t.same([live.account, live.limit], ['joe@example.com', 2], 'billed to joe, limited to 2 s');
-  const atBob = bob.requests.find((r) => r.msg.method === 'INVITE' && hdr(r.msg, 'call-id') === first.dialog!.callId)!;
-  t.equal(hdr(atBob.msg, 'p-call-control'), undefined, 'the header is not relayed');
-  t.equal((await call([pcc])).final.status, 486, 'joe\'s second call');
-  await alice.waitFor((r) => r.msg.method === 'BYE' && hdr(r.msg, 'call-id') === first.dialog!.callId, 5000, 'BYE at 2 s');
-  await settled('joe@example.com');
-  t.same([(await lastCdr('joe@example.com')).cause, (await lastCdr('joe@example.com')).duration], ['limit', 2]);
-});
+// P-Call-Control (trusted sources only) is in cc-link-door.test.ts.

@@ -65,10 +65,10 @@ export class Phone {
   port = 0;
   private stopped = false;
 
-  constructor(readonly name: string, readonly user: string, readonly domain: string, readonly proxyPort: number) {}
+  constructor(readonly name: string, readonly user: string, readonly domain: string, readonly proxyPort: number, readonly host = '127.0.0.1') {}
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.socket.bind(0, this.host, resolve));
     this.port = this.socket.address().port;
     this.socket.on('message', (buf, rinfo) => this.receive(buf.toString('utf8'), rinfo));
   }
@@ -79,7 +79,7 @@ export class Phone {
   }
 
   get contact(): string {
-    return `sip:${this.user}@127.0.0.1:${this.port}`;
+    return `sip:${this.user}@${this.host}:${this.port}`;
   }
 
   get aor(): string {
@@ -121,7 +121,7 @@ export class Phone {
     const callId = o.callId ?? `${rand()}@${this.name}`;
     const cseq = `${o.cseq ?? 1} ${method}`;
     const lines: Array<[string, string]> = [
-      ['Via', `SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`],
+      ['Via', `SIP/2.0/UDP ${this.host}:${this.port};branch=${branch};rport`],
       ['Max-Forwards', '70'],
       ...(o.route ?? []).map((r): [string, string] => ['Route', r]),
       ['From', `${o.from ?? `<${this.aor}>`};tag=${o.fromTag ?? rand()}`],
@@ -331,7 +331,7 @@ export class Phone {
   private ackFailure(reply: SipMessage, branch: string): void {
     const cseqNum = hdr(reply, 'cseq')!.split(' ')[0];
     const ack = [
-      `ACK sip:${this.domain} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`, 'Max-Forwards: 70',
+      `ACK sip:${this.domain} SIP/2.0`, `Via: SIP/2.0/UDP ${this.host}:${this.port};branch=${branch};rport`, 'Max-Forwards: 70',
       `From: ${hdr(reply, 'from')}`, `To: ${hdr(reply, 'to')}`, `Call-ID: ${hdr(reply, 'call-id')}`, `CSeq: ${cseqNum} ACK`, 'Content-Length: 0', '', '',
     ].join('\r\n');
     this.send(ack);

@@ -20,7 +20,8 @@ export interface Stack {
   evapiPort: number;
   httpPort: number;
   dir: string;
-  phone(name: string, user: string): Promise<Phone>;
+  /** A scripted phone; `host` is the loopback address it sends from (default 127.0.0.1). */
+  phone(name: string, user: string, host?: string): Promise<Phone>;
   stop(): Promise<void>;
   serviceLog(): string;
   kamailioLog(): string;
@@ -31,6 +32,10 @@ export interface Stack {
   startService(): Promise<void>;
   /** Stops and starts Kamailio (same cfg and ports); resolves when the service is linked again. */
   restartKamailio(): Promise<void>;
+  /** kill -9 every Kamailio process (the service stays up). */
+  killKamailio(): Promise<void>;
+  /** Starts Kamailio again after killKamailio; resolves when the service is linked to it. */
+  startKamailio(): Promise<void>;
 }
 
 export async function freeTcpPort(): Promise<number> {
@@ -54,7 +59,8 @@ export async function freeUdpPort(): Promise<number> {
 
 /**
  * Service settings (see service/config.ts); cc_link: 1 runs call control through cc-routes.cfg;
- * auth_db: a SQLite file with Kamailio's subscriber table turns digest authentication on.
+ * auth_db: a SQLite file with Kamailio's subscriber table turns digest authentication on;
+ * kamailio_define: defines for kamailio.cfg, ';'-separated (e.g. 'CC_FAIL_CLOSED').
  */
 export async function startStack(settings: Record<string, string | number> = {}): Promise<Stack> {
   const sipPort = await freeUdpPort();
@@ -62,16 +68,17 @@ export async function startStack(settings: Record<string, string | number> = {})
   const httpPort = await freeTcpPort();
   const jsonrpcPort = await freeUdpPort();
   const dir = mkdtempSync(path.join(tmpdir(), 'sca-e2e-'));
-  const { cc_link: ccLink, auth_db: authDb, ...serviceSettings } = settings;
+  const { cc_link: ccLink, auth_db: authDb, kamailio_define: defines, ...serviceSettings } = settings;
   const sets = Object.entries({ log_level: 'debug', ...serviceSettings }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
   const args = ['--sip-port', String(sipPort), '--evapi-port', String(evapiPort), '--http-port', String(httpPort), '--jsonrpc-port', String(jsonrpcPort),
-    '--dir', dir, '--domain', DOMAIN, ...(ccLink ? ['--cc-link'] : []), ...(authDb ? ['--auth-db', String(authDb)] : [])];
+    '--dir', dir, '--domain', DOMAIN, ...(ccLink ? ['--cc-link'] : []), ...(authDb ? ['--auth-db', String(authDb)] : []),
+    ...String(defines ?? '').split(';').filter((d) => d !== '').flatMap((d) => ['--define', d])];
   await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'start', ...args, ...sets], { cwd: ROOT });
   const phones: Phone[] = [];
   return {
     sipPort, evapiPort, httpPort, dir, jsonrpcPort,
-    async phone(name, user) {
-      const p = new Phone(name, user, DOMAIN, sipPort);
+    async phone(name, user, host) {
+      const p = new Phone(name, user, DOMAIN, sipPort, host);
       await p.start();
       phones.push(p);
       return p;
@@ -89,6 +96,12 @@ export async function startStack(settings: Record<string, string | number> = {})
     },
     async restartKamailio() {
       await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'restart-kamailio', ...args], { cwd: ROOT });
+    },
+    async killKamailio() {
+      await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'kill-kamailio', ...args], { cwd: ROOT });
+    },
+    async startKamailio() {
+      await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'start-kamailio', ...args], { cwd: ROOT });
     },
     kamailioLog: () => readFileSync(path.join(dir, 'kamailio.log'), 'utf8'),
     async stopService() {

@@ -45,7 +45,7 @@ t.test('the exchange of call_control.c, byte for byte', async (t) => {
   t.equal(await k.ask(init('a84b4c76e66710@pc33')), 'No limit\r\n', 'an account the service does not know is not counted');
   await rpc('cc.account_set', { account: 'alice@example.com', max_calls: 1 });
   t.equal(await k.ask(init('c1@pc33')), 'Limited\r\n', 'a counted call: start and stop will follow');
-  t.equal(await k.ask(init('c1@pc33')), 'Limited\r\n', 'a repeated init (failure-route re-routing) is answered alike');
+  t.equal(await k.ask(init('c1@pc33')), 'Locked\r\n', 'another init of a counted Call-ID is refused: its stop would end this call');
   t.equal(await k.ask(init('c2@pc33')), 'Locked\r\n', 'over the limit: -2 in the script');
   t.equal(await k.ask('start\r\ncallid: c1@pc33\r\ndialogid: 3012:4177\r\n\r\n'), 'Ok\r\n');
   t.equal(await k.ask('start\r\ncallid: c1@pc33\r\ndialogid: 3012:4177\r\n\r\n'), 'Ok\r\n', 'a start for every 200 retransmission');
@@ -68,17 +68,19 @@ t.test('prepaid: No credit when the balance cannot pay the first pulse', async (
   t.equal(await k.ask(init('p2@pc33', '<sip:bob@example.com>;tag=x')), 'Limited\r\n');
 });
 
-t.test('bad requests get Error, change nothing, and the connection lives on', async (t) => {
+t.test('bad requests change nothing and the connection lives on; an init that cannot be read is refused (Locked)', async (t) => {
   const k = await client();
   t.teardown(k.close);
   const calls = async () => (await rpc('cc.calls', {})).result.length;
   const before = await calls();
-  t.equal(await k.ask('init\r\nruri: sip:1@x\r\nfrom: <sip:alice@example.com>\r\nfromtag: t\r\n\r\n'), 'Error\r\n', 'init without callid');
-  t.equal(await k.ask('init\r\ncallid x\r\n\r\n'), 'Error\r\n', 'a field without ": "');
+  t.equal(await k.ask('init\r\nruri: sip:1@x\r\nfrom: <sip:alice@example.com>\r\nfromtag: t\r\n\r\n'), 'Locked\r\n', 'init without callid: refused, not waved on uncounted');
+  t.equal(await k.ask('init\r\ncallid x\r\n\r\n'), 'Locked\r\n', 'an init with a field without ": "');
+  t.equal(await k.ask('stop\r\ncallid x\r\n\r\n'), 'Error\r\n', 'a stop with a field without ": "');
   t.equal(await k.ask('start\r\ncallid: c9\r\ndialogid: 12-34\r\n\r\n'), 'Error\r\n', 'a dialogid that is not h_entry:h_id');
   t.equal(await k.ask('start\r\ncallid: c9\r\ndialogid: 4294967296:1\r\n\r\n'), 'Error\r\n', 'h_entry over 32 bits');
   t.equal(await k.ask('reboot\r\n\r\n'), 'Error\r\n', 'an unknown command');
-  t.equal(await k.ask(`init\r\n${'x: '.padEnd(9000, 'y')}\r\n\r\n`), 'Error\r\n', 'an over-long line');
+  t.equal(await k.ask(`init\r\n${'x: '.padEnd(9000, 'y')}\r\n\r\n`), 'Locked\r\n', 'an init with an over-long line');
+  t.equal(await k.ask(init('x'.repeat(3000), '<sip:nobody@example.org>;tag=1')), 'No limit\r\n', 'a Call-ID of 3,000 characters is read like any other');
   t.equal(await calls(), before, 'nothing was counted');
   t.equal(await k.ask(init('after-errors@pc33', '<sip:nobody@example.org>;tag=z')), 'No limit\r\n', 'the next request is served');
 });

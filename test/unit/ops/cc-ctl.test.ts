@@ -52,7 +52,8 @@ t.test('balance: credits and debits with a note, kept in the history', async (t)
   const history = JSON.parse((await ctl('--json', 'cc.balance_history', 'joe@example.com')).out) as Array<{ amount: number; balance: number; note: string; who: string }>;
   t.same(history.map((h) => [h.amount, h.balance, h.note]), [[-200, 1300, 'refund'], [500, 1500, 'top-up by card'], [1000, 1000, 'set']]);
   t.match(history[0]!.who, /^127\.0\.0\.1/);
-  t.match((await ctl('cc.balance_add', 'joe@example.com', '0')).err, /error: 500 - usage: cc.balance_add/, 'an amount of 0 is a usage fault');
+  const zero = await ctl('cc.balance_add', 'joe@example.com', '0');
+  t.same([zero.code, zero.err.trim()], [1, 'error: 500 - amount "0" must not be 0; usage: cc.balance_add user@domain amount [note]  (amount < 0 is a debit)'], 'an amount of 0 is the caller\'s mistake, named');
 });
 
 t.test('rates: one at a time, or a whole CSV file that replaces the table; a bad row rejects it with its line', async (t) => {

@@ -59,7 +59,11 @@ t.test('faults carry the module texts; usage and unknown methods are JSON-RPC er
   t.same((await rpc(a, 'sca.update_appearance', [AOR, 1, 'ringing'])).body.error, { code: 500, message: 'ringing: invalid state' });
   t.same((await rpc(a, 'sca.release_appearance', [AOR, 0])).body.error, { code: 500, message: 'appearance-index must be > 0' });
   t.same((await rpc(a, 'sca.release_appearance', [AOR, 5])).body.error, { code: 500, message: `${AOR} appearance index 5 is not in use` });
-  t.same((await rpc(a, 'sca.subscription_count', ['foo'])).body.error, { code: -32602, message: 'usage: sca.subscription_count {call-info | line-seize}' });
+  const usage = 'usage: sca.subscription_count {call-info | line-seize}';
+  t.same((await rpc(a, 'sca.subscription_count', ['foo'])).body.error, {
+    code: -32602, message: `event "foo" must be call-info or line-seize; ${usage}`,
+    data: { problems: [{ param: 'event', why: 'event "foo" must be call-info or line-seize' }], usage },
+  }, 'a bad param is named, with why, then the usage');
   t.same((await rpc(a, 'sca.release_appearance', [AOR, 1, 'extra'])).body.error?.code, -32602, 'too many params');
   t.same((await rpc(a, 'sca.all_appearances', { bogus: 1 })).body.error?.code, -32602, 'unknown named param');
   t.same((await rpc(a, 'sca.nope')).body.error?.code, -32601);

@@ -45,7 +45,8 @@ t.test('commands print what kamcmd prints for the module, --table tables, --json
   const fault = await run(['--url', url, 'sca.release_appearance', AOR, '7']);
   t.same([fault.code, fault.err.trim()], [1, `error: 500 - ${AOR} appearance index 7 is not in use`]);
   const usage = await run(['--url', url, 'sca.subscription_count', 'foo']);
-  t.same([usage.code, usage.err.trim()], [1, 'error: 500 - usage: sca.subscription_count {call-info | line-seize}'], 'a usage fault is the module\'s 500');
+  t.same([usage.code, usage.err.trim()], [1, 'error: 500 - event "foo" must be call-info or line-seize; usage: sca.subscription_count {call-info | line-seize}'],
+    'a bad param is the module\'s 500, naming the param, then the module\'s usage line');
   const jsonFault = await run(['--url', url, '--json', 'sca.subscription_count', 'foo']);
   t.match(jsonFault.err, /\(code -32602\)/, 'with --json the JSON-RPC code shows');
   const deact = await run(['--url', url, 'sca.deactivate_all_subscriptions']);

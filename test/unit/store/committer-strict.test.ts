@@ -83,3 +83,25 @@ t.test('a fence met while writing row by row (after a refused row) is not mistak
   t.equal(fenced.length, 1);
   t.same(await rows(), []);
 });
+
+t.test('strict: an answer\'s write timeout (withinMs) is ignored: a slow write is waited for, never answered from memory', async (t) => {
+  const { db, rows } = await faulty(t);
+  let open!: () => void;
+  const gate = new Promise<void>((r) => { open = r; });
+  const inner = db.transaction;
+  db.transaction = async (s) => { await gate; return inner(s); };
+  const strict = new Committer(db, log, { strict: true });
+  const first = strict.commit([put('a', '1')], 20);
+  t.equal(await settled(first), 'pending', 'still waiting well past withinMs');
+  t.notOk(strict.degraded, 'not degraded: nothing was answered without its write');
+  open();
+  await within(first, 5000, 'the slow write');
+  t.same(await rows(), ['a=1'], 'resolved once stored');
+  const loose = new Committer(db, log);
+  let hold!: () => void;
+  const gate2 = new Promise<void>((r) => { hold = r; });
+  db.transaction = async (s) => { await gate2; return inner(s); };
+  t.equal(await settled(loose.commit([put('b', '1')], 20)), 'resolved', 'without strict, the answer goes ahead (the control)');
+  hold();
+  await loose.drain(3000);
+});
