@@ -68,3 +68,21 @@ t.test('a host that drops every connection: pool, writer and dedicated session m
   t.equal(again.host, '127.0.0.1:3306', 'a new session opens where the store is now');
   again.close();
 });
+
+t.test('HA sessions: pool reads are causal (wsrep_sync_wait=1), the writer is not and ends idle write transactions', async (t) => {
+  const { url, query } = await freshMysqlDatabase();
+  const db = new MysqlDatabase(url, { ha: { idleWriteTimeoutS: 3 } });
+  await db.open();
+  t.teardown(() => db.close());
+  await db.query(KV);
+  t.same(await db.query('SELECT @@SESSION.wsrep_sync_wait AS w'), [{ w: 1 }], 'a load waits for the cluster');
+  await db.transaction([
+    { sql: 'INSERT INTO kv (k, v) VALUES (?, @@SESSION.wsrep_sync_wait)', params: ['sync'] },
+    { sql: 'INSERT INTO kv (k, v) VALUES (?, @@SESSION.idle_write_transaction_timeout)', params: ['idle'] },
+  ]);
+  t.same(await query('SELECT k, v FROM kv ORDER BY k'), [{ k: 'idle', v: '3' }, { k: 'sync', v: '0' }], 'the writer: BEGIN does not wait; idle write transactions end after 3 s');
+  const plain = new MysqlDatabase(url);
+  await plain.open();
+  t.teardown(() => plain.close());
+  t.same(await plain.query('SELECT @@SESSION.wsrep_sync_wait AS w'), [{ w: 0 }], 'without HA nothing changes');
+});
