@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseDbHost } from './store/db-hosts.js';
 import { isLoopback } from './rpc/access.js';
 import { ccConfigSchema } from './cc/config.js';
 import { scaConfigSchema } from './sca/config.js';
@@ -15,6 +16,27 @@ export const configSchema = z.object({
   ...ccConfigSchema.shape,
   /** Where lines are stored: sqlite:<file> (embedded, the default) or mysql://user:pass@host:port/db. */
   db_url: z.string().regex(/^(sqlite:|mysql:\/\/)/, 'db_url: sqlite:<file> or mysql://user:pass@host:port/db').default('sqlite:sca.sqlite'),
+  /**
+   * Several MySQL/MariaDB hosts (host:port, e.g. the nodes of a Galera cluster), tried in this
+   * order in place of db_url's host; user, password and database stay db_url's. A lost connection
+   * moves every connection to the next host, where they stay (sticky failover).
+   */
+  db_hosts: z.array(z.string().refine((h) => parseDbHost(h) !== undefined, 'host:port')).default([]),
+  /**
+   * High availability (docs/ha.md): active/standby nodes over one MySQL/MariaDB (Galera for full HA).
+   * The leader holds a lease row whose epoch fences every commit.
+   */
+  ha_enabled: z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s))]).default(false),
+  /** This node's name in the lease (a restarted process adds a new random incarnation to it). */
+  ha_node_id: z.string().regex(/^[A-Za-z0-9._-]{1,48}$/, 'ha_node_id: 1 to 48 of A-Z a-z 0-9 . _ -').optional(),
+  /** Seconds a lease lasts on the database's clock; the leader stops on its own after 0.8 of it without a renewal. */
+  ha_lease_ttl: z.coerce.number().min(0.5).max(300).default(3),
+  /** Seconds between the leader's renewals. */
+  ha_renew_interval: z.coerce.number().min(0.05).max(100).default(1),
+  /** Seconds between a standby's attempts to take the lease. */
+  ha_poll_interval: z.coerce.number().min(0.05).max(60).default(0.5),
+  /** A node whose clock is further than this (s) from the database's refuses leadership. */
+  ha_max_clock_offset: z.coerce.number().min(0.001).max(60).default(1),
   /**
    * The longest (s) an answer Kamailio waits for (a SIP reply, a call-control decision) waits for
    * its store write: past it the answer goes from memory and the store is degraded until it keeps
@@ -40,11 +62,23 @@ export const configSchema = z.object({
 }).strict().refine((c) => isLoopback(c.http_host) || c.admin_token !== undefined, {
   message: 'binding http_host to a non-loopback address needs admin_token',
   path: ['admin_token'],
+}).refine((c) => !c.ha_enabled || c.db_url.startsWith('mysql://'), {
+  message: 'needs a shared MySQL/MariaDB db_url (mysql://...): the lease and the write-fence live in the database all nodes share, and a sqlite: file belongs to one process',
+  path: ['ha_enabled'],
+}).refine((c) => c.db_hosts.length === 0 || c.db_url.startsWith('mysql://'), {
+  message: 'MySQL/MariaDB hosts: db_url must be mysql://...',
+  path: ['db_hosts'],
+}).refine((c) => !c.ha_enabled || c.ha_node_id !== undefined, {
+  message: 'needs ha_node_id (this node\'s name in the lease, e.g. its host name)',
+  path: ['ha_node_id'],
+}).refine((c) => c.ha_renew_interval <= 0.4 * c.ha_lease_ttl, {
+  message: 'at most 0.4 × ha_lease_ttl: the leader stops 0.8 × ha_lease_ttl after its last renewal, so one lost renewal must not stop it',
+  path: ['ha_renew_interval'],
 });
 
 export type Config = z.infer<typeof configSchema>;
 
-const LISTS = new Set(['evapi_address']);
+const LISTS = new Set(['evapi_address', 'db_hosts']);
 const MAPS = new Set(['aor_max_appearances', 'aor_members']);
 
 /** A setting written as text (an environment variable, --set): lists comma-separated, maps JSON. */

@@ -1,4 +1,4 @@
-import type { Database, Statement, StoreError } from './database.js';
+import { FencedError, type Database, type Statement, type StoreError } from './database.js';
 
 /**
  * The statements that bring one row (or one line) to its current state. An `append` change (a
@@ -18,6 +18,25 @@ export interface CommitterLog {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+// A strict committer's callers are waiting: retry often (each try is one small transaction).
+const STRICT_MAX_BACKOFF_MS = 1_000;
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface CommitterOptions {
+  /**
+   * HA: never acknowledge what is not in the database. While it is away or slow commits wait
+   * (retried; `withinMs` is ignored), there is no serving from memory; a FencedError stops the
+   * committer for good: every waiting and later commit rejects with it and `onFenced` tells the
+   * service (which exits).
+   */
+  readonly strict?: boolean;
+  readonly onFenced?: (err: FencedError) => void;
+}
 
 /**
  * Durable before acknowledged: commit() resolves once its changes are in the database. Changes
@@ -29,15 +48,16 @@ const MAX_BACKOFF_MS = 10_000;
  * resolves at once without the guarantee, and the queue is retried with backoff until a write
  * succeeds. A change the database refuses for its content (a constraint, a value too long) is set
  * aside with a log line and counted, so that one bad row never stops the others.
+ * A strict committer (HA, CommitterOptions) never serves from memory and stops when fenced.
  */
 export class Committer {
   private queue = new Map<string, readonly Statement[]>();
   /**
-   * Every commit not yet resolved, oldest first. They resolve in this order only, whatever their
+   * Every commit not yet settled, oldest first. They resolve in this order only, whatever their
    * deadlines: effects are carried out in the order they were made (a NOTIFY of an older state
    * must never follow a newer one).
    */
-  private outstanding: Array<{ resolve(): void; timer: NodeJS.Timeout | undefined }> = [];
+  private outstanding: Waiter[] = [];
   /** Readers waiting for everything queued to be written (see settled). */
   private idleWaiters: Array<() => void> = [];
   private writing = false;
@@ -48,9 +68,11 @@ export class Committer {
   private failing = false;
   /** Failing, or an answer did not wait for its write (see commit's `withinMs`). */
   degraded = false;
+  /** Set once the write-fence refused a transaction: nothing is written any more. */
+  fenced: FencedError | undefined;
   readonly stats = { commits: 0, rows: 0, errors: 0, setAside: 0, slow: 0 };
 
-  constructor(private readonly db: Database, private readonly log: CommitterLog) {}
+  constructor(private readonly db: Database, private readonly log: CommitterLog, private readonly opts: CommitterOptions = {}) {}
 
   /** Rows waiting to be written. */
   get pending(): number {
@@ -63,14 +85,15 @@ export class Committer {
    * then degraded until a write succeeds, and the changes are written when the database is done.
    */
   commit(changes: readonly Change[], withinMs?: number): Promise<void> {
+    if (this.fenced) return Promise.reject(this.fenced);
     // A later change of a queued row replaces it in place: rows are independent, and the first
     // position keeps new rows in creation order (their ids are the group NOTIFY order).
     for (const c of changes) this.queue.set(c.append ? `${c.key}\u0000#${++this.appended}` : c.key, c.statements);
     if (this.queue.size === 0 && !this.writing) return Promise.resolve();
-    if (this.failing) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiter = { resolve, timer: undefined as NodeJS.Timeout | undefined };
-      if (withinMs !== undefined && withinMs > 0) {
+    if (this.failing && !this.opts.strict) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, timer: undefined };
+      if (withinMs !== undefined && withinMs > 0 && !this.opts.strict) {
         waiter.timer = setTimeout(() => {
           this.slow(withinMs);
           this.release(waiter); // and every commit before it
@@ -82,8 +105,8 @@ export class Committer {
   }
 
   /** Resolves the commits up to `last` (all of them when undefined), oldest first. */
-  private release(last?: { resolve(): void }): void {
-    const n = last === undefined ? this.outstanding.length : this.outstanding.indexOf(last as never) + 1;
+  private release(last?: Waiter): void {
+    const n = last === undefined ? this.outstanding.length : this.outstanding.indexOf(last) + 1;
     for (const w of this.outstanding.splice(0, n)) {
       clearTimeout(w.timer);
       w.resolve();
@@ -113,11 +136,19 @@ export class Committer {
       await this.db.transaction(batch.flatMap(([, s]) => s));
       this.written(batch.length);
     } catch (err) {
-      failed = (err as StoreError).transient === false ? await this.oneByOne(batch) : batch;
-      if (failed.length > 0) this.failed(err, failed);
+      try {
+        if (err instanceof FencedError) throw err;
+        failed = (err as StoreError).transient === false ? await this.oneByOne(batch) : batch;
+        if (failed.length > 0) this.failed(err, failed);
+      } catch (fenced) {
+        if (!(fenced instanceof FencedError)) throw fenced;
+        this.fencedOut(fenced);
+        return;
+      }
     }
     this.writing = false;
-    if (through) this.release(through);
+    // Strict: what failed is not acknowledged; its commits wait for the write that stores it.
+    if (!(failed.length > 0 && this.opts.strict) && through) this.release(through);
     // Commits without changes that came during the write waited only to keep their place: with
     // nothing queued behind them, no later write would release them.
     if (this.queue.size === 0) {
@@ -137,6 +168,7 @@ export class Committer {
         await this.db.transaction(statements);
         this.written(1);
       } catch (err) {
+        if (err instanceof FencedError) throw err;
         if ((err as StoreError).transient !== false) return batch.slice(i);
         this.stats.setAside++;
         this.log.error({ err: (err as Error).message, row: key.replace(/\u0000/g, ' ').slice(0, 300) }, 'STORE REFUSED A ROW: set aside, the others go on');
@@ -162,12 +194,33 @@ export class Committer {
     for (const [k, v] of newer) this.queue.set(k, v);
     this.degraded = true;
     this.failing = true;
-    this.log.error({ err: (err as Error).message, rows: this.queue.size, retryMs: this.backoffMs }, 'STORE WRITE FAILED: serving from memory, will retry');
+    this.log.error({ err: (err as Error).message, rows: this.queue.size, retryMs: this.backoffMs },
+      this.opts.strict ? 'STORE WRITE FAILED: commits wait, will retry' : 'STORE WRITE FAILED: serving from memory, will retry');
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.kick();
     }, this.backoffMs);
-    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.strict ? STRICT_MAX_BACKOFF_MS : MAX_BACKOFF_MS);
+  }
+
+  /** Another node leads: drop what is queued, refuse every commit from now on, tell the service. */
+  private fencedOut(err: FencedError): void {
+    this.fenced = err;
+    this.writing = false;
+    this.stop();
+    const dropped = this.queue.size;
+    this.queue = new Map();
+    const waiting = this.outstanding.splice(0);
+    this.log.error({ err: err.message, dropped }, 'STORE FENCED: another node leads; nothing more is written');
+    for (const w of waiting) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    // Readers waiting for the queue to be written: it never will be; they read what is there.
+    const idle = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of idle) w();
+    this.opts.onFenced?.(err);
   }
 
   /**

@@ -33,6 +33,11 @@ export interface Database {
   transaction(statements: readonly Statement[]): Promise<void>;
   /** The restore's bulk reads are over: give back the memory they grew, where that is possible. */
   settle?(): Promise<void>;
+  /**
+   * HA (MySQL only): a statement every transaction runs first, which must change exactly one row,
+   * else the transaction rolls back with a FencedError (service/ha/fence.ts). undefined: none.
+   */
+  setFence?(fence: Statement | undefined): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +48,16 @@ export interface Database {
 export class StoreError extends Error {
   constructor(message: string, readonly transient: boolean, readonly code?: string) {
     super(message);
+  }
+}
+
+/**
+ * The write-fence refused the transaction: another node leads now (or this one gave up), so
+ * nothing was written and nothing will be. Neither transient nor the rows' fault: the end.
+ */
+export class FencedError extends StoreError {
+  constructor(message: string) {
+    super(message, false, 'FENCED');
   }
 }
 

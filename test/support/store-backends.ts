@@ -72,23 +72,29 @@ export const BACKENDS: Backend[] = [
   {
     name: 'mysql',
     async fresh() {
-      const db = `sca_test_${randomBytes(4).toString('hex')}`;
-      const admin = await mysql.createConnection({ uri: MYSQL_ROOT });
-      await admin.query(`CREATE DATABASE ${db}`);
-      await admin.end();
-      created.push(db);
-      const url = `${MYSQL_ROOT}/${db}`;
-      const run = async (sql: string) => {
-        const c = await mysql.createConnection({ uri: url });
-        try { return (await c.query(sql))[0]; } finally { await c.end(); }
-      };
+      const { url, query } = await freshMysqlDatabase();
       return {
         url,
         make: (serverId = 0) => scaStore(new MysqlDatabase(url), serverId),
-        exec: async (sql) => { await run(sql); },
-        query: async (sql) => (await run(sql)) as Array<Record<string, unknown>>,
+        exec: async (sql) => { await query(sql); },
+        query,
         version: (s) => s.db.schemaVersion('sca'),
       };
     },
   },
 ];
+
+/** A new empty database on the local MariaDB (dropped by dropTestDatabases), and a way to query it. */
+export async function freshMysqlDatabase(): Promise<{ url: string; query: (sql: string) => Promise<Array<Record<string, unknown>>> }> {
+  const db = `sca_test_${randomBytes(4).toString('hex')}`;
+  const admin = await mysql.createConnection({ uri: MYSQL_ROOT });
+  await admin.query(`CREATE DATABASE ${db}`);
+  await admin.end();
+  created.push(db);
+  const url = `${MYSQL_ROOT}/${db}`;
+  const query = async (sql: string) => {
+    const c = await mysql.createConnection({ uri: url });
+    try { return (await c.query(sql))[0] as Array<Record<string, unknown>>; } finally { await c.end(); }
+  };
+  return { url, query };
+}
