@@ -42,14 +42,17 @@ export interface OutboundNotify {
   readonly subject: string;
 }
 
-/** Something Kamailio is told to do outside any transaction (through its dialog RPCs). */
-export type KamailioCommand =
+/**
+ * Something Kamailio is told to do outside any transaction (through its dialog RPCs), by the
+ * proxy that holds the call (`proxy`, its PROXY_ID; undefined: the one reached over jsonrpcs).
+ */
+export type KamailioCommand = { readonly proxy?: string | undefined } & (
   /** BYE both ways for an answered call. */
   | { readonly kind: 'end-dialog'; readonly callId: string; readonly hEntry: number; readonly hId: number }
   /** Ends a call whatever its state: a ringing one gets this final reply (and its callee CANCEL). */
   | { readonly kind: 'cancel-call'; readonly callId: string; readonly fromTag: string; readonly code: number; readonly reason: string }
   /** Asks Kamailio what it knows of a call (dlg.dlg_list); the answer goes back to the engine. */
-  | { readonly kind: 'check-call'; readonly callId: string; readonly fromTag: string };
+  | { readonly kind: 'check-call'; readonly callId: string; readonly fromTag: string });
 
 /** Arms (at = seconds since the epoch) or cancels (at undefined) the engine's timer `key`. */
 export interface TimerEffect {

@@ -27,8 +27,13 @@ if (!loaded.ok) {
   console.error(`sca-service: bad configuration: ${loaded.error}`);
   process.exit(2);
 }
-const app = buildApp(loaded.config);
-const address = await app.start();
+// HA: a node that lost its leadership stops at once (crash-only); its supervisor (systemd
+// Restart=always) starts it again, as a standby. 75: EX_TEMPFAIL.
+const app = buildApp(loaded.config, { onLost: () => setImmediate(() => process.exit(75)) });
+const address = await app.start().catch((err: unknown) => {
+  console.error(`sca-service: cannot start: ${(err as Error).message}`);
+  process.exit(1);
+});
 app.http.log.info({ http: address, evapi: loaded.config.evapi_address }, 'sca-service started');
 
 let stopping = false;

@@ -16,6 +16,8 @@ export interface AdmitRequest {
   readonly diverter: string | undefined;
   readonly sourceIp: string;
   readonly door: Door;
+  /** The proxy (PROXY_ID) that asked, on the link door. */
+  readonly proxy?: string | undefined;
   /** Who pays, when the script says so (else the diverter, else From). */
   readonly account?: string | undefined;
   readonly maxCalls?: number | undefined;
@@ -119,6 +121,7 @@ function partyOf(from: string): string {
 function newCall(req: AdmitRequest, account: string, now: number, maxCalls: number | undefined, maxDuration: number | undefined, rate: Rate | undefined): Call {
   return {
     callId: req.callId, fromTag: req.fromTag, toTag: '', account, from: partyOf(req.from), to: req.ruri, sourceIp: req.sourceIp, door: req.door,
+    ...(req.proxy !== undefined ? { proxy: req.proxy } : {}),
     state: 'setup', createdAt: now, connectedAt: undefined, dialog: undefined, maxCalls, maxDuration, limit: maxDuration,
     limitBy: maxDuration === undefined ? undefined : 'limit', rate, reserved: 0,
   };

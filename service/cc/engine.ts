@@ -153,7 +153,7 @@ export class CcEngine {
     const call = this.calls.get(callId);
     if (!call) return this.done({});
     const e = this.collect();
-    if (kind === 'setup' && call.state === 'setup' && !call.ending) e.commands.push({ kind: 'check-call', callId, fromTag: call.fromTag });
+    if (kind === 'setup' && call.state === 'setup' && !call.ending) e.commands.push({ kind: 'check-call', callId, fromTag: call.fromTag, proxy: call.proxy });
     else if (kind === 'end' && call.state === 'active' && !call.ending) this.startEnding(call, call.limitBy ?? 'limit', now, e);
     else if ((kind === 'retry' || kind === 'verify') && call.ending) e.commands.push(this.endCommand(call));
     return this.done({}, e);
@@ -401,7 +401,7 @@ export class CcEngine {
   /** BYE for an answered call, the final reply (and CANCEL) for a ringing one. */
   private endCommand(call: Call): KamailioCommand {
     return call.state === 'active' && call.dialog
-      ? { kind: 'end-dialog', callId: call.callId, hEntry: call.dialog.hEntry, hId: call.dialog.hId }
+      ? { kind: 'end-dialog', callId: call.callId, hEntry: call.dialog.hEntry, hId: call.dialog.hId, proxy: call.proxy }
       : this.cancelCommand(call);
   }
 
@@ -417,7 +417,7 @@ export class CcEngine {
   }
 
   private cancelCommand(call: Call): KamailioCommand {
-    return { kind: 'cancel-call', callId: call.callId, fromTag: call.fromTag, ...replyOf(this.config.cc_reply_cancelled) };
+    return { kind: 'cancel-call', callId: call.callId, fromTag: call.fromTag, ...replyOf(this.config.cc_reply_cancelled), proxy: call.proxy };
   }
 
   private armEnd(call: Call, e: { timers: TimerEffect[] }): void {

@@ -37,6 +37,8 @@ export interface Call {
   readonly to: string;
   readonly sourceIp: string;
   readonly door: Door;
+  /** The proxy (PROXY_ID) whose link admitted the call: commands about it go there. */
+  readonly proxy?: string | undefined;
   readonly state: 'setup' | 'active';
   /** Admission time. */
   readonly createdAt: number;

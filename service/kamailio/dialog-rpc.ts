@@ -31,9 +31,14 @@ export interface DialogRpcLogger {
   error(obj: object, msg: string): void;
 }
 
+/** Sends one JSON-RPC request to Kamailio and gives its reply (the link's link.rpc). Never rejects. */
+export type RpcCaller = (method: string, params: unknown[], timeoutMs: number) => Promise<RpcResult>;
+
 export interface DialogRpcOptions {
   /** `udp:127.0.0.1:5810`, `udp:[::1]:5810`: the jsonrpcs `dgram_socket`. */
   address: string;
+  /** Instead of the datagram socket: requests go through this (over the link, to one proxy). */
+  via?: RpcCaller;
   timeoutMs?: number;
   /** How long to wait for the ACK of an answered call before ending it (see endAnswered). */
   ackWaitMs?: number;
@@ -118,7 +123,8 @@ export class DialogRpc {
   private readonly timeoutMs: number;
   private readonly ackWaitMs: number;
   private readonly log: DialogRpcLogger;
-  private readonly socket: dgram.Socket;
+  private readonly socket: dgram.Socket | undefined;
+  private readonly via: RpcCaller | undefined;
   private readonly pending = new Map<number, Pending>();
   /** false when the socket closed (or failed to resolve its peer) before connecting. */
   private readonly ready: Promise<boolean>;
@@ -132,21 +138,30 @@ export class DialogRpc {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.ackWaitMs = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
     this.log = opts.log;
-    this.socket = dgram.createSocket(net.isIPv6(to.host) ? 'udp6' : 'udp4');
-    this.socket.on('message', (buf, rinfo) => this.onReply(buf, `${rinfo.address}:${rinfo.port}`));
-    this.socket.on('error', (err: NodeJS.ErrnoException) => this.onSocketError(err));
+    this.via = opts.via;
+    if (this.via) {
+      this.socket = undefined;
+      this.ready = Promise.resolve(true);
+      return;
+    }
+    const socket = dgram.createSocket(net.isIPv6(to.host) ? 'udp6' : 'udp4');
+    this.socket = socket;
+    socket.on('message', (buf, rinfo) => this.onReply(buf, `${rinfo.address}:${rinfo.port}`));
+    socket.on('error', (err: NodeJS.ErrnoException) => this.onSocketError(err));
     // Connected: only Kamailio's replies reach us, and an ICMP port-unreachable (nothing listening)
     // comes back as ECONNREFUSED instead of a silent timeout.
     this.ready = new Promise((resolve) => {
-      this.socket.once('connect', () => resolve(true));
-      this.socket.once('close', () => resolve(false));
+      socket.once('connect', () => resolve(true));
+      socket.once('close', () => resolve(false));
     });
-    this.socket.connect(to.port, to.host);
+    socket.connect(to.port, to.host);
   }
 
   /** One request datagram; the reply is matched by id. Never rejects. */
   async call(method: string, params: unknown[]): Promise<RpcResult> {
     if (this.closed || !(await this.ready) || this.closed) return { ok: false, code: 'transport', message: 'closed' };
+    if (this.via) return this.via(method, params, this.timeoutMs);
+    const socket = this.socket!;
     const id = this.nextId();
     const body = JSON.stringify({ jsonrpc: '2.0', method, params, id });
     return new Promise<RpcResult>((resolve) => {
@@ -156,7 +171,7 @@ export class DialogRpc {
       }, this.timeoutMs);
       this.pending.set(id, { timer, resolve });
       try {
-        this.socket.send(body, (err) => {
+        socket.send(body, (err) => {
           if (err) this.settle(id, { ok: false, code: 'transport', message: err.message });
         });
       } catch (err) {
@@ -269,7 +284,7 @@ export class DialogRpc {
     this.closed = true;
     this.failAll('closed');
     try {
-      this.socket.close();
+      this.socket?.close();
     } catch {
       // already closed after a socket error
     }
@@ -323,6 +338,15 @@ export class DialogRpc {
     else if ('result' in (json as object)) this.settle(id, { ok: true, result });
     else this.settle(id, { ok: false, code: 'transport', message: 'reply has neither result nor error' });
   }
+}
+
+/** A JSON-RPC reply object of Kamailio's jsonrpcs (as link.rpc carries it back) as an RpcResult. */
+export function rpcResultOf(reply: unknown): RpcResult {
+  const r = replySchema.omit({ id: true }).safeParse(reply);
+  if (!r.success) return { ok: false, code: 'transport', message: 'a reply that is not JSON-RPC' };
+  if (r.data.error) return { ok: false, code: r.data.error.code, message: r.data.error.message };
+  if ('result' in (reply as object)) return { ok: true, result: r.data.result };
+  return { ok: false, code: 'transport', message: 'reply has neither result nor error' };
 }
 
 const isEmptyObject = (v: unknown): boolean =>

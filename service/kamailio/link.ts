@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Effects, OutboundNotify } from '../effects.js';
+import { rpcResultOf, type RpcResult } from './dialog-rpc.js';
 import { EvapiClient, type EvapiLogger } from './evapi-client.js';
 import { renderNotify } from './wire.js';
 
@@ -22,9 +23,14 @@ export interface LinkOutcome {
   readonly effects: Effects<unknown>;
 }
 
+/** Where a request came from: the PROXY_ID of the Kamailio that sent it. */
+export interface LinkSource {
+  readonly proxy: string | undefined;
+}
+
 export interface LinkMethod<P = never> {
   readonly params: z.ZodType<P>;
-  handle(params: P): LinkOutcome;
+  handle(params: P, from: LinkSource): LinkOutcome;
   /**
    * The answer when the request cannot be handled (bad params, an answer too large, a bug) but
    * Kamailio waits on it: a suspended transaction must always be resumed. Undefined: an error.
@@ -55,6 +61,11 @@ export interface LinkOptions {
   /** Said in link.hello: this node's name and its leadership epoch (a single service: 0). */
   node?: string;
   epoch?: () => number;
+  /**
+   * May this node write to Kamailio now (HA: is it still the leader)? Asked before every frame:
+   * a node that lost its leadership, even one that does not know it yet, writes nothing more.
+   */
+  mayWrite?: () => boolean;
 }
 
 /** Params for a log line: JSON, cut short; undefined and unserializable values included. */
@@ -125,8 +136,11 @@ const CREDIT_AFTER_MS = 50;
 export class KamailioLink {
   private readonly peers: Peer[];
   private readonly methods = new Map<string, { method: LinkMethod<unknown>; apply: ApplyEffects }>();
-  private readonly upListeners: Array<() => void> = [];
-  private readonly downListeners: Array<() => void> = [];
+  private readonly upListeners: Array<(proxy: string) => void> = [];
+  private readonly downListeners: Array<(proxy: string) => void> = [];
+  /** link.rpc requests waiting for Kamailio's answer, by id. */
+  private readonly rpcs = new Map<string, { resolve(r: RpcResult): void; timer: NodeJS.Timeout }>();
+  private rpcId = 0;
   /** NOTIFYs handed to Kamailio and not yet answered: key → performance.now() at sending. */
   private readonly inFlight = new Map<string, number>();
   private timers: NodeJS.Timeout[] = [];
@@ -135,6 +149,7 @@ export class KamailioLink {
   private readonly heartbeatTimeoutMs: number;
   private readonly node: string;
   private readonly epoch: () => number;
+  private readonly mayWrite: () => boolean;
   readonly counters = { received: 0, bad: 0, notifiesSent: 0, notifiesDropped: 0, framesDropped: 0, split: 0, pongs: 0, resets: 0 };
   observer: LinkObserver | undefined;
 
@@ -144,6 +159,7 @@ export class KamailioLink {
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 15_000;
     this.node = opts.node ?? 'sca-service';
     this.epoch = opts.epoch ?? (() => 0);
+    this.mayWrite = opts.mayWrite ?? (() => true);
     this.peers = addresses.map((a) => {
       const [host = '127.0.0.1', port = '8448'] = a.split(/:(?=\d+$)/);
       const peer: Peer = {
@@ -154,10 +170,10 @@ export class KamailioLink {
       peer.client.on('down', () => {
         if (peer.queue.length > 0) this.log.error({ evapi: peer.client.address, frames: peer.queue.length }, 'Kamailio went away: frames waiting for it are dropped');
         this.counters.framesDropped += peer.queue.length;
-        const wasLinked = peer.proxy !== undefined;
+        const wasLinked = peer.proxy;
         if (peer.creditTimer) clearTimeout(peer.creditTimer);
         Object.assign(peer, { written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0, proxy: undefined, helloId: undefined, uncredited: 0, creditTimer: undefined });
-        if (wasLinked) for (const l of this.downListeners) l();
+        if (wasLinked !== undefined) for (const l of this.downListeners) l(wasLinked);
       });
       peer.client.on('up', () => {
         peer.ping = undefined;
@@ -178,13 +194,13 @@ export class KamailioLink {
     }
   }
 
-  /** Called on every (re)connection to a Kamailio: an engine's resync. */
-  onUp(listener: () => void): void {
+  /** Called on every (re)connection to a Kamailio (its PROXY_ID): an engine's resync. */
+  onUp(listener: (proxy: string) => void): void {
     this.upListeners.push(listener);
   }
 
   /** Called when a connection to a Kamailio is lost (it stopped, restarted or went silent). */
-  onDown(listener: () => void): void {
+  onDown(listener: (proxy: string) => void): void {
     this.downListeners.push(listener);
   }
 
@@ -223,6 +239,29 @@ export class KamailioLink {
       .map((p) => ({ evapi: p.client.address, error: p.client.isConnected ? 'no answer to our hello yet' : p.client.lastError ?? 'not connected' }));
   }
 
+  /**
+   * Runs a JSON-RPC command of one proxy's Kamailio (its jsonrpcs, through jsonrpc_exec in
+   * link.cfg) over its link: commands about a call go to the proxy that holds it, and only the
+   * leader can send them. Never rejects; a proxy not linked is a transport failure.
+   */
+  rpc(proxy: string, method: string, params: unknown[], timeoutMs: number): Promise<RpcResult> {
+    const peer = this.peers.find((p) => p.proxy === proxy && p.client.isConnected);
+    if (!peer) return Promise.resolve({ ok: false, code: 'transport', message: `proxy ${proxy} is not linked` });
+    const id = `rpc-${++this.rpcId}`;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.rpcs.delete(id);
+        resolve({ ok: false, code: 'timeout', message: `no answer from ${proxy} to ${method} within ${timeoutMs} ms` });
+      }, timeoutMs);
+      this.rpcs.set(id, { resolve, timer });
+      if (!this.sendTo(peer, { jsonrpc: '2.0', method: 'link.rpc', id, params: { rpc: { jsonrpc: '2.0', method, params, id: 1 } } })) {
+        clearTimeout(timer);
+        this.rpcs.delete(id);
+        resolve({ ok: false, code: 'transport', message: `cannot write to ${proxy}` });
+      }
+    });
+  }
+
   /** Sends NOTIFYs the service starts itself through the first connected Kamailio. */
   sendNotifies(notifies: readonly OutboundNotify[]): boolean {
     if (notifies.length === 0) return true;
@@ -255,6 +294,14 @@ export class KamailioLink {
     if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return this.reject(peer, null, -32600, 'Invalid Request', { payload: payload.slice(0, 200) });
     if (msg.method === undefined && (msg.result !== undefined || msg.error !== undefined)) {
       if (peer.helloId !== undefined && msg.id === peer.helloId) return this.linked(peer, msg.result);
+      const rpc = typeof msg.id === 'string' ? this.rpcs.get(msg.id) : undefined;
+      if (rpc) {
+        this.rpcs.delete(msg.id as string);
+        clearTimeout(rpc.timer);
+        const body = (msg.result as { body?: unknown } | undefined)?.body;
+        rpc.resolve(msg.error !== undefined ? { ok: false, code: 'transport', message: `link.rpc: ${preview(msg.error)}` } : rpcResultOf(body));
+        return;
+      }
       this.ackAtEndOfTurn(peer); // nothing answers a pong
       if (peer.ping && msg.id === peer.ping.id) {
         peer.ping = undefined;
@@ -289,7 +336,7 @@ export class KamailioLink {
     }
     let out: LinkOutcome;
     try {
-      out = entry.method.handle(parsed.data);
+      out = entry.method.handle(parsed.data, { proxy: peer.proxy });
     } catch (err) {
       // A bug: say so loudly, but Kamailio still gets its answer.
       this.log.error({ method, err: (err as Error).message, stack: (err as Error).stack }, 'link method failed');
@@ -311,7 +358,7 @@ export class KamailioLink {
     const proxy = (result as { proxy?: unknown } | null)?.proxy;
     peer.proxy = typeof proxy === 'string' && proxy !== '' ? proxy : peer.client.address;
     this.log.info({ evapi: peer.client.address, proxy: peer.proxy, epoch: this.epoch() }, 'Kamailio linked');
-    for (const l of this.upListeners) l();
+    for (const l of this.upListeners) l(peer.proxy);
   }
 
   /** Credits what was read of Kamailio's requests: at once past CREDIT_BYTES, else within CREDIT_AFTER_MS. */
@@ -421,6 +468,10 @@ export class KamailioLink {
   /** Writes a frame, or queues it until Kamailio has read enough of what it was sent. */
   private write(peer: Peer, payload: string): boolean {
     if (!peer.client.isConnected) return false;
+    if (!this.mayWrite()) {
+      this.counters.framesDropped++;
+      return false;
+    }
     const size = Buffer.byteLength(payload) + 16;
     const waiting = peer.written > peer.read;
     if (peer.queue.length > 0 || (waiting && peer.written + size - peer.read > WINDOW_BYTES)) {
@@ -448,7 +499,7 @@ export class KamailioLink {
   /** A small frame written past a full window, within ACK_RESERVE; false when there is no room. */
   private sendInReserve(peer: Peer, frame: string): boolean {
     const size = Buffer.byteLength(frame) + 16;
-    if (!peer.client.isConnected || peer.written + size - peer.read > WINDOW_BYTES + ACK_RESERVE) return false;
+    if (!peer.client.isConnected || !this.mayWrite() || peer.written + size - peer.read > WINDOW_BYTES + ACK_RESERVE) return false;
     peer.client.send(frame);
     peer.written += size;
     return true;
@@ -465,7 +516,7 @@ export class KamailioLink {
    * of waiting a round trip per half window.
    */
   private askRead(peer: Peer): void {
-    if (this.lastAsked(peer) >= peer.written || !peer.client.isConnected) return;
+    if (this.lastAsked(peer) >= peer.written || !peer.client.isConnected || !this.mayWrite()) return;
     const id = `read-${++peer.pingId}`;
     const ping = JSON.stringify({ jsonrpc: '2.0', method: 'link.ping', id });
     peer.client.send(ping);
@@ -474,7 +525,7 @@ export class KamailioLink {
   }
 
   private flush(peer: Peer): void {
-    while (peer.queue.length > 0) {
+    while (peer.queue.length > 0 && this.mayWrite()) {
       const next = peer.queue[0]!;
       const size = Buffer.byteLength(next) + 16;
       if (peer.written > peer.read && peer.written + size - peer.read > WINDOW_BYTES) break;

@@ -14,7 +14,8 @@ import { DlgState, type DialogInfo, type DialogRpc } from '../kamailio/dialog-rp
 
 export interface CcDialogsDeps {
   readonly engine: CcEngine;
-  readonly dialogs: DialogRpc;
+  /** Kamailio's dialog RPCs at a proxy (PROXY_ID; undefined: over jsonrpcs' datagram socket). */
+  dialogs(proxy: string | undefined): DialogRpc;
   run(effects: CcEffects): Promise<void>;
   readonly clock: () => number;
   readonly log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
@@ -83,7 +84,8 @@ export class CcDialogs {
 
   /** Carries out one engine command and gives the engine what Kamailio answered. */
   async carryOut(c: KamailioCommand): Promise<void> {
-    const { engine, dialogs, clock, log } = this.deps;
+    const { engine, clock, log } = this.deps;
+    const dialogs = this.deps.dialogs(c.proxy);
     if (c.kind === 'check-call') {
       const d = await dialogs.findDialog(c.callId, c.fromTag);
       if (d === 'failed') {
@@ -119,7 +121,7 @@ export class CcDialogs {
       return;
     }
     this.passing = true;
-    const { engine, dialogs, clock, log } = this.deps;
+    const { engine, clock, log } = this.deps;
     const lostAt = this.lostAt;
     let kept = 0;
     let ended = 0;
@@ -129,7 +131,7 @@ export class CcDialogs {
     try {
       for (const c of calls) {
         if (this.stopped) return;
-        const d = await dialogs.findDialog(c.callId, c.fromTag);
+        const d = await this.deps.dialogs(c.proxy).findDialog(c.callId, c.fromTag);
         if (d === 'failed') {
           failed++;
           continue;

@@ -70,7 +70,7 @@ export function linkDoor(deps: LinkDoorDeps): LinkMethods {
 
   const admit: LinkMethod<z.infer<typeof admitParams>> = {
     params: admitParams,
-    handle(p) {
+    handle(p, from) {
       const t0 = performance.now();
       const pcc = parsePCallControl(p.pcc);
       if ('error' in pcc) {
@@ -80,7 +80,7 @@ export function linkDoor(deps: LinkDoorDeps): LinkMethods {
         return { answer: { ...refused(p, BAD_REQUEST), limit: -1, account: '' }, effects: { notifies: [], writes: [], commands: [], timers: [] } };
       }
       const r: AdmitRequest = {
-        callId: p.call_id, fromTag: p.from_tag, from: p.from, ruri: p.ruri, diverter: p.diverter, sourceIp: p.source_ip, door: 'link',
+        callId: p.call_id, fromTag: p.from_tag, from: p.from, ruri: p.ruri, diverter: p.diverter, sourceIp: p.source_ip, door: 'link', proxy: from.proxy,
         account: p.account ?? pcc.account, maxCalls: p.max_calls ?? pcc.maxCalls, maxDuration: p.max_duration ?? pcc.maxDuration,
       };
       const out = engine.admit(r, clock());

@@ -39,9 +39,18 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
   const { config, db, clock } = deps;
   const log = deps.log.child({ component: 'cc' });
   const engine = new CcEngine(config);
-  const committer = new Committer(db, deps.log.child({ component: 'store', engine: 'cc' }));
+  const committer = new Committer(db, deps.log.child({ component: 'store', engine: 'cc' }), deps.committerOptions);
   const store = new CcStore(db, () => committer.settled(2000));
+  // Kamailio's dialog RPCs: over jsonrpcs' datagram socket (cc_jsonrpc_address) for calls of the
+  // socket door, over the link to the proxy that admitted it (link.rpc) for calls of the link door.
   const dialogs = new DialogRpc({ address: config.cc_jsonrpc_address, log });
+  const viaLink = new Map<string, DialogRpc>();
+  const dialogsAt = (proxy: string | undefined): DialogRpc => {
+    if (proxy === undefined) return dialogs;
+    let d = viaLink.get(proxy);
+    if (!d) viaLink.set(proxy, (d = new DialogRpc({ address: config.cc_jsonrpc_address, log, via: (m, p, ms) => deps.link.rpc(proxy, m, p, ms) })));
+    return d;
+  };
   const cdrLog = new CdrLog({
     file: config.cc_cdr_file, syslog: config.cc_cdr_syslog, syslogSocket: config.cc_cdr_syslog_socket, syslogTag: config.cc_cdr_syslog_tag,
     fields: config.cc_cdr_fields, log,
@@ -64,7 +73,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
   const run = (effects: Parameters<typeof runner.run>[0]): Promise<void> => runner.run(effects);
   /** What Kamailio waits for (socket replies, link answers) goes after db_write_timeout even without its commit. */
   const answerWithin = config.db_write_timeout * 1000;
-  const kamailio = new CcDialogs({ engine, dialogs, run, clock, log, changed: deps.changed });
+  const kamailio = new CcDialogs({ engine, dialogs: dialogsAt, run, clock, log, changed: deps.changed });
   const metrics = new CcMetrics(deps.registry, engine, committer, kamailio, clock);
 
   const decided = (req: Pick<AdmitRequest, 'callId'>, d: Decision, startedAt: number, door: 'socket' | 'link'): void => {
@@ -143,6 +152,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
       await socket?.close();
       runner.stop();
       dialogs.close();
+      for (const d of viaLink.values()) d.close();
       await cdrLog.close();
       const left = await committer.drain(5000);
       committer.stop();

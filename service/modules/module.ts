@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { ApplyEffects, KamailioLink, LinkMethods } from '../kamailio/link.js';
 import type { RpcModule } from '../rpc/http.js';
+import type { CommitterOptions } from '../store/committer.js';
 import type { Database } from '../store/database.js';
 
 /** What every module gets from the service when it is built. */
@@ -16,6 +17,8 @@ export interface ModuleDeps {
   readonly registry: Registry;
   /** The live view should be pushed again. */
   readonly changed: () => void;
+  /** How every module's committer behaves (HA: strict, and fenced means the node stops). */
+  readonly committerOptions?: CommitterOptions;
 }
 
 /** A module's part of the live view: all of it for a page that connects, then what changed. */
@@ -48,8 +51,8 @@ export interface ServiceModule {
   status(): ModuleStatus;
   /** Loads state; the service listens only after every module started. */
   start(): Promise<void>;
-  /** Kamailio (re)connected. */
-  linkUp?(): void;
+  /** A Kamailio (re)connected: its PROXY_ID. */
+  linkUp?(proxy: string): void;
   /** Stops timers and writes what is queued; returns the rows it could not write. */
   stop(): Promise<number>;
 }

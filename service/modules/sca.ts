@@ -59,7 +59,7 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
   const log = deps.log.child({ component: 'sca' });
   const engine = new ScaEngine(config);
   const tables = new ScaStore(db, config.server_id);
-  const committer = new Committer(db, deps.log.child({ component: 'store', engine: 'sca' }));
+  const committer = new Committer(db, deps.log.child({ component: 'store', engine: 'sca' }), deps.committerOptions);
   const runner = new EffectsRunner<ScaWrite>({
     commit: (writes, within) => committer.commit(tables.changes(writes), within),
     sendNotifies: (n) => link.sendNotifies(n),

@@ -12,11 +12,17 @@ export interface RpcModule<E> {
 }
 
 /** POST /rpc: JSON-RPC 2.0 with every module's commands; changes are logged with who and what. */
-export function registerRpc(http: FastifyInstance, deps: { clock: () => number; access: Access; modules: ReadonlyArray<RpcModule<any>>; changed: () => void }): void {
+export function registerRpc(http: FastifyInstance, deps: {
+  clock: () => number; access: Access; modules: ReadonlyArray<RpcModule<any>>; changed: () => void;
+  /** A fault for a command this node must not run now (an HA standby), or undefined. */
+  refuse?: (method: string) => { code: number; message: string } | undefined;
+}): void {
   const server = new JSONRPCServer<{ who: string }>({ errorListener: () => undefined });
   for (const module of deps.modules) {
     for (const [name, method] of Object.entries(module.table)) {
       server.addMethod(name, async (params, { who }) => {
+        const refused = deps.refuse?.(name);
+        if (refused) throw new JSONRPCErrorException(refused.message, refused.code);
         const out = await callMethod(module.table, name, params, { engine: module.engine, now: deps.clock(), who });
         if (method.mutates) http.log.info({ who, method: name, params, ok: out.ok }, 'rpc mutation');
         if (!out.ok) throw new JSONRPCErrorException(out.message, out.code, out.data);

@@ -29,7 +29,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 }
 
 t.before(async () => {
-  stack = await startStack({ cc_link: 1, log_level: 'info', kamailio_define: 'CC_PCC_TRUSTED="127.0.0.2/32";CC_FAIL_CLOSED' });
+  // Nothing listens at cc_jsonrpc_address: calls of the link door are ended over the link
+  // (link.rpc to the proxy that admitted them), which the timers below need.
+  stack = await startStack({ cc_link: 1, log_level: 'info', kamailio_define: 'CC_PCC_TRUSTED="127.0.0.2/32";CC_FAIL_CLOSED', cc_jsonrpc_address: 'udp:127.0.0.1:9' });
   [alice, bob, pbx] = await Promise.all([stack.phone('alice', '100'), stack.phone('bob', '200'), stack.phone('pbx', '100', '127.0.0.2')]);
   for (const p of [alice, bob]) await p.register();
   bob.onInvite = (r) => bob.respond(r, 200, 'OK', { body: sdp(5000) });
@@ -64,7 +66,7 @@ t.test('the trusted source names the payer and its limits; one it cannot read is
   const [live] = (await cc('cc.calls', { account: RICH })).result;
   t.same([live.account, live.limit], [RICH, 2], 'billed to the named account, limited to 2 s');
   t.equal((await call(pbx, [pcc])).final.status, 486, 'its second call: over max_calls 1');
-  await pbx.waitFor((r) => r.msg.method === 'BYE' && hdr(r.msg, 'call-id') === first.dialog!.callId, 6000, 'BYE at 2 s');
+  await pbx.waitFor((r) => r.msg.method === 'BYE' && hdr(r.msg, 'call-id') === first.dialog!.callId, 6000, 'BYE at 2 s, asked for over the link');
   await until('ended', async () => (await cc('cc.calls', { account: RICH })).result.length === 0);
   t.equal((await cc('cc.account_show', { account: RICH })).result.balance, 998, 'debited 2 s');
   const bad = await call(pbx, [['P-Call-Control', 'cc_pcalls;uuid=a@b.example;max_calls=lots']]);

@@ -40,7 +40,7 @@ t.test('the minute\'s pass: a lost stop is found, billed to when the call was la
   const writes: CcWrite[] = [];
   const rpc = new DialogRpc({ address: `udp:127.0.0.1:${k.port}`, timeoutMs: 300, log: quiet });
   t.teardown(() => rpc.close());
-  const cc = new CcDialogs({ engine, dialogs: rpc, clock: () => now, log: quiet, changed: () => undefined, run: async (e) => { writes.push(...e.writes); } });
+  const cc = new CcDialogs({ engine, dialogs: () => rpc, clock: () => now, log: quiet, changed: () => undefined, run: async (e) => { writes.push(...e.writes); } });
   t.teardown(() => cc.stop());
   const admit = (callId: string) => engine.admit({ callId, fromTag: `f-${callId}`, from: `<sip:${JOE}>;tag=x`, ruri: 'sip:200@example.com', diverter: undefined, sourceIp: '192.0.2.1', door: 'socket' }, now);
   admit('old');
@@ -69,7 +69,7 @@ t.test('Kamailio not answering: every call stays counted, and a loss is remember
   const rpc = new DialogRpc({ address: `udp:127.0.0.1:${k.port}`, timeoutMs: 200, log: quiet });
   t.teardown(() => rpc.close());
   const writes: CcWrite[] = [];
-  const cc = new CcDialogs({ engine, dialogs: rpc, clock: () => now, log: quiet, changed: () => undefined, run: async (e) => { writes.push(...e.writes); } });
+  const cc = new CcDialogs({ engine, dialogs: () => rpc, clock: () => now, log: quiet, changed: () => undefined, run: async (e) => { writes.push(...e.writes); } });
   t.teardown(() => cc.stop());
   engine.admit({ callId: 'c1', fromTag: 'f1', from: `<sip:${JOE}>;tag=x`, ruri: 'sip:200@example.com', diverter: undefined, sourceIp: '192.0.2.1', door: 'socket' }, T0);
   engine.answered({ callId: 'c1', hEntry: 1, hId: 1 }, T0);

@@ -129,7 +129,7 @@ t.test('the metrics the dashboard added: SUBSCRIBE handling, store lag, credit s
   t.teardown(() => app.stop());
   const link = app.sca.link!;
   const subscribe = (msg: string) => new Promise<void>((resolve) => {
-    const out = link.methods['sca.subscribe']!.handle({ tindex: 1, tlabel: 2, msg, to_tag: 'tt' } as never);
+    const out = link.methods['sca.subscribe']!.handle({ tindex: 1, tlabel: 2, msg, to_tag: 'tt' } as never, { proxy: undefined });
     void link.apply(out.effects, () => resolve());
   });
   await subscribe(subscribeMsg(P1, { callId: 'm-1' }));
