@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { fenceStatement } from '../../service/ha/fence.js';
 import { MysqlDatabase } from '../../service/store/mysql.js';
-import { GaleraCluster } from '../../test/support/galera.js';
+import { GaleraCluster } from '../ha/galera.js';
 import { HaNode, KV_TABLE, row } from '../../test/support/ha-node.js';
 import { PrivateMariadb } from '../../test/support/private-mariadb.js';
 import { until, within } from '../../test/support/wait.js';

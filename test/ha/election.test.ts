@@ -2,7 +2,7 @@
 // exactly one leads; when the leader's renewals stop it stops by its local deadline, the standby
 // leads once the lease lapsed on the database's clock, and the old leader's store is fenced.
 import t from 'tap';
-import { GaleraCluster } from '../support/galera.js';
+import { GaleraCluster } from '../../scripts/ha/galera.js';
 import { HaNode } from '../support/ha-node.js';
 import { until, within } from '../support/wait.js';
 

@@ -2,7 +2,7 @@
 // through node 1; node 1 is killed with -9. Every acknowledged commit is on the two survivors,
 // the leader's connections (writer, pool, lease) move to node 2 together, and writes resume there.
 import t from 'tap';
-import { GaleraCluster } from '../support/galera.js';
+import { GaleraCluster } from '../../scripts/ha/galera.js';
 import { HaNode } from '../support/ha-node.js';
 import { until, within } from '../support/wait.js';
 

@@ -3,7 +3,7 @@
 // stops by its local deadline; the standby, on another node, leads once the lease lapsed; when
 // the partition heals, the commit the old leader had in flight meets the fence and never lands.
 import t from 'tap';
-import { GaleraCluster } from '../support/galera.js';
+import { GaleraCluster } from '../../scripts/ha/galera.js';
 import { HaNode } from '../support/ha-node.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { until, within } from '../support/wait.js';

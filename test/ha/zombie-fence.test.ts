@@ -8,7 +8,7 @@ import { Lease, type AcquireResult } from '../../service/ha/lease.js';
 import { Committer } from '../../service/store/committer.js';
 import { FencedError } from '../../service/store/database.js';
 import { MysqlDatabase } from '../../service/store/mysql.js';
-import { GaleraCluster } from '../support/galera.js';
+import { GaleraCluster } from '../../scripts/ha/galera.js';
 import { collectingLog, KV_TABLE, row } from '../support/ha-node.js';
 import { deferred, until, within } from '../support/wait.js';
 

@@ -3,7 +3,7 @@
 // silently drops packets does: TCP keepalives are answered by this proxy, so only timeouts notice.
 // heal() lets the held bytes through; reset() drops every connection at once.
 import net from 'node:net';
-import { claimPortBlock, type PortBlock } from './test-ports.js';
+import { claimPortBlock, type PortBlock } from '../../scripts/ha/ports.js';
 
 export class TcpProxy {
   private readonly sockets = new Set<net.Socket>();
