@@ -131,6 +131,18 @@ export async function callInfoDialog(p: Phone, expires = 3600): Promise<{ refres
 export const lineSeize = (p: Phone, index: number, expires = 15) =>
   p.request('SUBSCRIBE', { ruri: p.aor, to: `<${p.aor}>`, headers: [['Event', 'line-seize'], ['Expires', String(expires)], ['Call-Info', `<sip:${DOMAIN}>;appearance-index=${index}`]] }).final;
 
+/**
+ * A round trip through the proxy to a registered phone: an OPTIONS from `from` to `to`'s AoR,
+ * resolved when `to` has it. Whatever the proxy sent `to` before is in `to`'s hands by then:
+ * "nothing arrived" is checked after it instead of after a sleep.
+ */
+export async function marker(from: Phone, to: Phone, timeoutMs = 5000): Promise<void> {
+  const callId = `marker-${Date.now()}-${Math.random().toString(36).slice(2)}@${from.name}`;
+  const tx = from.request('OPTIONS', { ruri: to.aor, to: `<${to.aor}>`, callId });
+  await to.waitFor((r) => r.msg.method === 'OPTIONS' && hdr(r.msg, 'call-id') === callId, timeoutMs, `the marker OPTIONS from ${from.name}`);
+  await tx.final;
+}
+
 /** How many call-info NOTIFYs each phone has had: take it before an action, wait after it. */
 export const mark = (...phones: Phone[]): number[] => phones.map((p) => p.notifies('call-info').length);
 
