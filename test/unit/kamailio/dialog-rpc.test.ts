@@ -1,6 +1,7 @@
 // DialogRpc against a fake jsonrpcs datagram server that answers with the bytes Kamailio 5.6.3
 // sent in the probe run (srjson pretty-printing with tabs; shapes and fault codes as observed).
 import dgram from 'node:dgram';
+import { waitUntil } from '../../support/wait.js';
 import t, { type Test } from 'tap';
 import { DialogRpc, parseDialogId, parseUdpAddress, type DialogRpcLogger } from '../../../service/kamailio/dialog-rpc.js';
 
@@ -41,9 +42,8 @@ type Answer = string | undefined | { text: string; delayMs: number };
 type Handler = (req: Req) => Answer;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await sleep(2);
-};
+/** Waits until `cond` holds; fails loudly if it does not within `ms`. */
+const until = (cond: () => boolean, ms = 3000): Promise<void> => waitUntil('the condition', () => cond(), { timeoutMs: ms, everyMs: 2 }).then(() => undefined);
 
 /** A UDP socket on a free port in 27000-27999 (the range this suite may use). */
 async function bindInRange(t: Test): Promise<{ socket: dgram.Socket; port: number }> {
