@@ -346,10 +346,21 @@ export class KamailioLink {
       return;
     }
     if (notification) this.ackAtEndOfTurn(peer);
+    let answered = false;
     const answer = notification
       ? (notifies: readonly OutboundNotify[]) => this.notifyFrames(peer, notifies)
-      : (notifies: readonly OutboundNotify[]) => this.answer(peer, id, out.answer, notifies, entry.method.fallback?.(msg!.params));
-    entry.apply(out.effects, answer).catch((err: unknown) => this.log.error({ method, err: String(err) }, 'carrying out the effects failed'));
+      : (notifies: readonly OutboundNotify[]) => {
+        answered = true;
+        this.answer(peer, id, out.answer, notifies, entry.method.fallback?.(msg!.params));
+      };
+    entry.apply(out.effects, answer).catch((err: unknown) => {
+      this.log.error({ method, err: String(err) }, 'carrying out the effects failed');
+      // Kamailio still gets its answer: the method's fallback, or an error.
+      if (notification || answered) return;
+      const fallback = entry.method.fallback?.(msg!.params);
+      if (fallback) this.sendTo(peer, { jsonrpc: '2.0', id, result: { ...fallback, notifies: [] } });
+      else this.sendTo(peer, { jsonrpc: '2.0', id, error: { code: -32603, message: 'Internal error' } });
+    });
   }
 
   /** Kamailio answered our hello: this connection is the active one, and it names its proxy. */

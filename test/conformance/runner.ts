@@ -11,6 +11,7 @@ import type { SipMessage } from '../../service/sip/message.js';
 import { Phone, hdr, sdp, type Dialog } from '../support/sip-phone.js';
 import { DOMAIN, startStack } from '../support/stack.js';
 import { compare, type Trace, type Verdict } from './compare.js';
+import { externalPorts } from '../support/ports.js';
 
 export { compare, explain, normalise, DEVIATIONS, type Trace, type Verdict } from './compare.js';
 
@@ -137,7 +138,8 @@ export async function startNative(o: { purge?: number } = {}): Promise<Target> {
   const d = new Database(db);
   d.exec(readFileSync(`${schema}/standard-create.sql`, 'utf8') + readFileSync(`${schema}/sca-create.sql`, 'utf8'));
   d.close();
-  const sipPort = 20000 + Math.floor(Math.random() * 30000);
+  // A port below the ephemeral range (test/support/ports.ts); waitForProxy fails loudly if taken.
+  const [sipPort] = await externalPorts(['udp']) as [number];
   // Its own process group: Kamailio forks workers, and they must all go when it stops.
   const proc = spawn('kamailio', ['-DD', '-E', '-f', `${ROOT}/kamailio/native-oracle.cfg`, '-Y', dir, '-m', '64', '-A', `SIP_PORT=${sipPort}`,
     '-A', `SIP_DOMAIN="${DOMAIN}"`, '-A', `CTL_SOCK="unix:${dir}/ctl"`, '-A', `SCA_DBURL="sqlite://${db}"`,

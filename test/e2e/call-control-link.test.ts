@@ -4,6 +4,7 @@ import t from 'tap';
 import { rpc } from '../support/rpc.js';
 import { hdr, sdp, type Phone } from '../support/sip-phone.js';
 import { DOMAIN, startStack, type Stack } from '../support/stack.js';
+import { waitUntil } from '../support/wait.js';
 
 let stack: Stack;
 let alice: Phone;
@@ -11,9 +12,8 @@ let bob: Phone;
 const ALICE = `100@${DOMAIN}`;
 const cc = (method: string, params: unknown = {}) => rpc(stack.httpPort, method, params);
 const call = (headers: Array<[string, string]> = []) => alice.invite({ ruri: `sip:200@${DOMAIN}`, to: `<sip:200@${DOMAIN}>`, headers, body: sdp(4000) });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const lastCdr = async (account = ALICE) => (await cc('cc.cdrs', { account, limit: 1 })).result[0];
-const settled = async (account = ALICE) => { for (let i = 0; i < 100 && (await cc('cc.calls', { account })).result.length > 0; i++) await sleep(20); };
+const settled = (account = ALICE) => waitUntil(`no call counted for ${account}`, async () => (await cc('cc.calls', { account })).result.length === 0, { everyMs: 20 });
 
 t.before(async () => {
   stack = await startStack({ cc_link: 1, cc_reply_limit: '486 Too Many Calls', log_level: 'info' });
@@ -44,8 +44,9 @@ t.test('refusals carry the operator\'s codes: 486 over the limit, 402 without cr
 t.test('dialog events: the answer gives the dialog ids, a BYE says who hung up, a failure its code', async (t) => {
   await cc('cc.account_set', { account: ALICE, max_calls: 10 });
   const c = await call();
-  await sleep(200);
-  const [live] = (await cc('cc.calls', { account: ALICE })).result;
+  // dialog:start reaches the service after the 200 reached Alice.
+  const live = await waitUntil('the call active at the service', async () =>
+    ((await cc('cc.calls', { account: ALICE })).result as Array<{ call_id: string; state: string }>).find((x) => x.state === 'active'), { everyMs: 20 });
   t.same([live.call_id, live.state], [c.dialog!.callId, 'active'], 'dialog:start reported the answer');
   const atBob = bob.requests.find((r) => r.msg.method === 'INVITE' && hdr(r.msg, 'call-id') === c.dialog!.callId)!;
   const bobSide = {

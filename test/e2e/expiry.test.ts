@@ -26,7 +26,9 @@ t.test('subscriptions and seizes expire', async (t) => {
   const gone = await p1.waitFor((r) => r.msg.method === 'NOTIFY' && hdr(r.msg, 'subscription-state') === 'terminated;reason=timeout', 6000, 'timeout NOTIFY');
   t.match(hdr(gone.msg, 'call-info'), /appearance-index=\*;appearance-state=idle$/, 'the last NOTIFY still has the full state');
   const count = p1.notifies('call-info').length;
+  const m2 = mark(p2);
   await lineSeize(p2, 1);
-  await new Promise((r) => setTimeout(r, 500));
+  // P2, still subscribed, is told; a NOTIFY to P1 would have gone with it.
+  await waitLine(p2, '1:seized', m2[0]!);
   t.equal(p1.notifies('call-info').length, count, 'an expired subscriber gets nothing more');
 });

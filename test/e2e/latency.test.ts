@@ -1,5 +1,6 @@
-// SUBSCRIBE -> NOTIFY latency through the real proxy and service, one outstanding request at a
-// time; the numbers go to .tap/e2e-latency.json and the test log.
+// SUBSCRIBE -> NOTIFY through the real proxy and service, one outstanding request at a time:
+// every one answered 202 and followed by its first NOTIFY. The latencies are recorded (to
+// .tap/e2e-latency.json and the test log), not judged here: scripts/bench/targets.ts has the targets.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import { hdr, type Phone } from '../support/sip-phone.js';
@@ -43,5 +44,4 @@ t.test(`${N} call-info SUBSCRIBEs to distinct lines: each gets 202 and its first
   mkdirSync('.tap', { recursive: true });
   writeFileSync('.tap/e2e-latency.json', `${JSON.stringify(result, null, 2)}\n`);
   t.comment(`SUBSCRIBE->NOTIFY latency: ${JSON.stringify(result)}`);
-  t.ok(result.subscribe_to_notify_ms.p50 > 0);
 });

@@ -9,6 +9,7 @@ import path from 'node:path';
 import t from 'tap';
 import { stopGroup } from '../conformance/runner.js';
 import { Phone, hdr } from '../support/sip-phone.js';
+import { externalPorts } from '../support/ports.js';
 import { DOMAIN, startStack, subscribeCallInfo, type Stack } from '../support/stack.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -29,7 +30,7 @@ t.test('a table written by the native module is taken over, dialogs and all', as
   const db = new Database(dbFile);
   db.exec(readFileSync(`${SCHEMA}/standard-create.sql`, 'utf8') + readFileSync(`${SCHEMA}/sca-create.sql`, 'utf8'));
   db.close();
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const [port] = await externalPorts(['udp']) as [number];
   native = spawn('kamailio', ['-DD', '-E', '-f', `${ROOT}/kamailio/native-oracle.cfg`, '-Y', dir, '-m', '64', '-A', `SIP_PORT=${port}`,
     '-A', `SIP_DOMAIN="${DOMAIN}"`, '-A', `CTL_SOCK="unix:${dir}/ctl"`, '-A', `SCA_DBURL="sqlite://${dbFile}"`], { stdio: 'ignore', detached: true });
   for (const name of ['p1', 'p2']) {

@@ -9,16 +9,23 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { rpc } from '../support/rpc.js';
 import { Phone, sdp } from '../support/sip-phone.js';
-import { DOMAIN, freeTcpPort, freeUdpPort, lineState, subscribeCallInfo } from '../support/stack.js';
+import { externalPorts, onFreePorts } from '../support/ports.js';
+import { DOMAIN, lineState, subscribeCallInfo } from '../support/stack.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 t.test('npm start: a working proxy with shared lines and call control; npm stop ends it', async (t) => {
-  const [sip, evapi, http, jsonrpc] = [await freeUdpPort(), await freeTcpPort(), await freeTcpPort(), await freeUdpPort()];
-  const dir = mkdtempSync(path.join(tmpdir(), 'npm-start-'));
-  const args = ['--sip-port', String(sip), '--evapi-port', String(evapi), '--http-port', String(http), '--jsonrpc-port', String(jsonrpc), '--dir', dir];
-  const started = await run('npm', ['start', '--', ...args], { cwd: ROOT });
+  const { sip, http, dir, started } = await onFreePorts(['udp', 'tcp', 'tcp', 'udp'], async ([sip, evapi, http, jsonrpc]) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'npm-start-'));
+    const args = ['--sip-port', String(sip), '--evapi-port', String(evapi), '--http-port', String(http), '--jsonrpc-port', String(jsonrpc), '--dir', dir];
+    try {
+      return { sip: sip!, http: http!, dir, started: await run('npm', ['start', '--', ...args], { cwd: ROOT }) };
+    } catch (err) {
+      await run('npm', ['stop', '--', '--sip-port', String(sip), '--dir', dir], { cwd: ROOT }).catch(() => undefined);
+      throw err;
+    }
+  });
   t.teardown(() => run('npm', ['stop', '--', '--sip-port', String(sip), '--dir', dir], { cwd: ROOT }).then(() => undefined, () => undefined));
   t.match(started.stdout, `phones register at   udp:127.0.0.1:${sip}, domain ${DOMAIN}`);
   t.match(started.stdout, `live view            http://127.0.0.1:${http}/`);
@@ -49,7 +56,8 @@ t.test('npm start: a working proxy with shared lines and call control; npm stop 
 });
 
 t.test('the service alone with no Kamailio to reach: said once in the log, and /readyz says why', async (t) => {
-  const [http, evapi] = [await freeTcpPort(), await freeTcpPort()];
+  // The evapi port is only a target nothing listens on; the HTTP port is the service's own.
+  const [http, evapi] = await externalPorts(['tcp', 'tcp']);
   const dir = mkdtempSync(path.join(tmpdir(), 'alone-'));
   const child = spawn('npm', ['run', 'service', '--', '--set', `http_port=${http}`, '--set', `evapi_address=127.0.0.1:${evapi}`, '--set', `db_url=sqlite:${dir}/s.sqlite`, '--set', 'call_control_socket='], { cwd: ROOT, detached: true });
   let log = '';

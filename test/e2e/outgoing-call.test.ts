@@ -83,10 +83,10 @@ t.test('outgoing call on a shared line, hold, pickup by another member, BYE', as
   // The pickup's ACK and a BYE sent right after it reach different Kamailio workers and may be
   // reported in either order; a phone waits at least that long, so wait for the ACK's NOTIFY.
   for (const p of [p1, p2, p3]) await p.nthNotify(10);
-  // Bob ends the replaced dialog with P1; the line stays active for P2.
-  t.ok(bobDialog, 'Bob had answered P1');
+  // The pickup's dialog is with Bob, and it replaced the very dialog Bob had answered for P1.
+  t.equal(pickup.dialog!.remoteTarget, bob.contact, 'P2\'s dialog is with Bob');
+  t.equal(hdr(replaced.msg, 'replaces'), `${bobDialog!.callId};to-tag=${bobDialog!.localTag};from-tag=${bobDialog!.remoteTag}`, 'Replaces names Bob\'s dialog with P1');
   m = mark(p1, p2, p3);
-  t.ok(pickup.dialog);
   const bye = await p2.inDialog(pickup.dialog!, 'BYE').final;
   t.equal(bye.status, 200);
   for (const [i, p] of [p1, p2, p3].entries()) await waitLine(p, '', m[i]!);

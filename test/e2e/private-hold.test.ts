@@ -2,7 +2,7 @@
 // held party never sees it; the owner takes the call back.
 import t from 'tap';
 import { hdr, sdp, type Phone } from '../support/sip-phone.js';
-import { DOMAIN, lineSeize, mark, subscribeCallInfo, waitLine, withStack } from '../support/stack.js';
+import { DOMAIN, lineSeize, mark, marker, subscribeCallInfo, waitLine, withStack } from '../support/stack.js';
 
 const env = withStack(t, { p1: '100', p2: '100', bob: '200' });
 
@@ -29,7 +29,8 @@ t.test('a privately held call cannot be picked up by another member', async (t) 
   const invitesAtBob = bob.requests.filter((r) => r.msg.method === 'INVITE').length;
   const pickup = await p2.invite({ ruri: p2.aor, to: `<${p2.aor}>`, headers: [['Call-Info', `<sip:${DOMAIN}>;appearance-index=2`]], body: sdp(4100) });
   t.same([pickup.final.status, pickup.final.reason], [403, 'Forbidden - private call']);
-  await new Promise((r) => setTimeout(r, 300));
+  // A round trip from P2 to Bob through the proxy: an INVITE for Bob would have come before it.
+  await marker(p2, bob);
   t.equal(bob.requests.filter((r) => r.msg.method === 'INVITE').length, invitesAtBob, 'the held party never sees the pickup');
 
   m = mark(p1, p2);

@@ -1,8 +1,10 @@
 // kill -9 the service mid-call: nothing acknowledged is lost, and after the restart every phone's
-// lamps are set again within 5 s and the call still ends cleanly.
+// lamps are set again and the call still ends cleanly. How soon the lamps are set again (the 5 s
+// promise) is measured by scripts/bench/targets.ts.
 import t from 'tap';
 import { hdr, sdp, type Phone } from '../support/sip-phone.js';
 import { DOMAIN, lineSeize, mark, subscribeCallInfo, waitLine, withStack } from '../support/stack.js';
+import { waitUntil } from '../support/wait.js';
 
 const env = withStack(t, { p1: '100', p2: '100', bob: '200' });
 
@@ -25,12 +27,11 @@ t.test('state survives kill -9 and the phones are told again', async (t) => {
   const t0 = performance.now();
   await stack.startService();
   for (const [i, p] of [p1, p2].entries()) {
-    const n = await waitLine(p, '1:active,2:seized', m[i]!, 5000);
+    const n = await waitLine(p, '1:active,2:seized', m[i]!, 15_000);
     t.match(hdr(n.msg, 'call-info'), `appearance-uri="<sip:200@${DOMAIN}>"`, `${p.name}: the remote party too`);
     t.match(hdr(n.msg, 'subscription-state'), /^active;expires=\d+$/);
   }
-  const ms = performance.now() - t0;
-  t.ok(ms < 5000, `lamps set again ${Math.round(ms)} ms after the restart began`);
+  t.pass(`lamps set again ${Math.round(performance.now() - t0)} ms after the restart began`);
   t.match(stack.serviceLog(), /"appearances":2,"skipped":0,"msg":"state restored"/, "both appearances came back from the store");
 
   // The dialog ids survived: Bob's BYE still finds the call.
@@ -50,11 +51,11 @@ t.test('a call that ends while the service is down is idle after the restart', a
   await stack.killService();
   // An event already on its way into the dying socket is lost; this test is about the ones
   // Kamailio sees after it noticed the service was gone, which it queues.
-  for (let i = 0; i < 50 && (stack.kamailioLog().match(/service connection .* closed/g)?.length ?? 0) === closedBefore; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitUntil('Kamailio sees the service gone', () => (stack.kamailioLog().match(/service connection .* closed/g)?.length ?? 0) > closedBefore, { everyMs: 20 });
   t.equal((await bob.inDialog(p1Dialog(call), 'BYE').final).status, 200, 'the BYE goes through without the service');
   const m = mark(p1, p2);
   await stack.startService();
-  for (const [i, p] of [p1, p2].entries()) await waitLine(p, '2:seized', m[i]!, 5000);
+  for (const [i, p] of [p1, p2].entries()) await waitLine(p, '2:seized', m[i]!, 15_000);
   t.match(stack.kamailioLog(), /sca: service \S+ said hello \(epoch \d+\): it is the active one; [1-9]\d* queued events replayed/);
 });
 

@@ -3,6 +3,7 @@
 // OPTIONS (reported), and its answers come back as replies and edits.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -14,7 +15,7 @@ import { resume } from '../../service/kamailio/wire.js';
 import type { ServiceModule } from '../../service/modules/module.js';
 import { until } from '../support/fake-kamailio.js';
 import { hdr, Phone } from '../support/sip-phone.js';
-import { freeTcpPort, freeUdpPort } from '../support/stack.js';
+import { onFreePorts } from '../support/ports.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const seen: string[] = [];
@@ -47,11 +48,25 @@ let phone: Phone;
 let app: ReturnType<typeof buildApp>;
 
 t.before(async () => {
-  const sipPort = await freeUdpPort();
-  const evapiPort = await freeTcpPort();
   const dir = mkdtempSync(path.join(tmpdir(), 'echo-e2e-'));
-  kamailio = spawn('kamailio', ['-DD', '-E', '-f', path.join(ROOT, 'test/support/echo-engine.cfg'), '-Y', dir, '-m', '64',
-    '-A', `SIP_PORT=${sipPort}`, '-A', `EVAPI_BIND="127.0.0.1:${evapiPort}"`], { stdio: 'ignore' });
+  // Kamailio on ports from the fixed range; started again on others if one was taken meanwhile.
+  const [sipPort, evapiPort] = await onFreePorts(['udp', 'tcp'], async ([sip, evapi]) => {
+    const k = spawn('kamailio', ['-DD', '-E', '-f', path.join(ROOT, 'test/support/echo-engine.cfg'), '-Y', dir, '-m', '64',
+      '-A', `SIP_PORT=${sip}`, '-A', `EVAPI_BIND="127.0.0.1:${evapi}"`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    k.stderr!.on('data', (d: Buffer) => { log += d.toString('utf8'); });
+    const listening = async (): Promise<boolean> => new Promise((resolve) => {
+      const c = net.connect(evapi!, '127.0.0.1', () => { c.destroy(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    for (let i = 0; i < 100; i++) {
+      if (k.exitCode !== null) throw Object.assign(new Error('kamailio exited at start'), { stderr: log });
+      if (await listening()) { kamailio = k; return [sip!, evapi!]; }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    k.kill('SIGTERM');
+    throw Object.assign(new Error('kamailio does not listen after 10 s'), { stderr: log });
+  });
   const cfg = loadConfig({ env: {}, overrides: {
     evapi_address: [`127.0.0.1:${evapiPort}`], http_port: 0, log_level: 'silent', db_url: `sqlite:${dir}/sca.sqlite`, call_control_socket: '',
     link_heartbeat_interval: 0.1, link_heartbeat_timeout: 1,

@@ -2,6 +2,7 @@
 // decoded messages (answering pings unless told to play dead).
 import net from 'node:net';
 import { NetstringDecoder, encodeNetstring } from '../../service/kamailio/netstring.js';
+import { waitUntil } from './wait.js';
 
 export interface FakeKamailio {
   port: number;
@@ -83,7 +84,7 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
     close: () => new Promise((r) => { socket?.destroy(); server.close(() => r()); }),
     connections: () => connections,
     next: async (n) => {
-      for (let i = 0; i < 300 && received.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+      await until(() => received.length >= n, 3000, `${n} messages from the service (${received.length} came)`);
       return received;
     },
     playDead: (d) => {
@@ -94,6 +95,7 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
   };
 }
 
-export const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
-  for (let i = 0; i < ms / 10 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+/** Waits until `cond` holds; fails loudly (with `what`) if it does not within `ms`. */
+export const until = async (cond: () => boolean, ms = 3000, what = 'the condition'): Promise<void> => {
+  await waitUntil(what, () => cond(), { timeoutMs: ms });
 };

@@ -45,19 +45,39 @@ const transactionKey = (m: SipMessage): string =>
 
 type Waiter = { match: (r: Received) => boolean; resolve: (r: Received) => void };
 
+/** RFC 3261 17.1.1.1: the round-trip estimate and the cap of non-INVITE retransmissions. */
+export const T1 = 500;
+export const T2 = 4000;
+/** How long a 2xx to INVITE is resent while no ACK comes (64*T1, RFC 3261 13.3.1.4). */
+const TIMER_H = 64 * T1;
+
+/** The dialog-wide key of an ACK to a 2xx and of the 2xx it acknowledges: Call-ID and CSeq number. */
+const ackKey = (m: SipMessage): string => `${firstHeader(m, 'call-id') ?? ''} ${(firstHeader(m, 'cseq') ?? '').split(/\s+/)[0]}`;
+
 export class Phone {
   readonly requests: Received[] = [];
   private readonly socket = dgram.createSocket('udp4');
-  private readonly pending = new Map<string, { tx: Transaction; resolve: (m: SipMessage) => void; provisional?: (m: SipMessage) => void }>();
+  private readonly pending = new Map<string, { tx: Transaction; resolve: (m: SipMessage) => void; timer: NodeJS.Timeout }>();
   private waiters: Waiter[] = [];
   /** The last reply sent per server transaction, resent when a request is retransmitted. */
   private readonly answered = new Map<string, string>();
+  /** ACKs sent: to a 2xx by Call-ID and CSeq number, to a failure by branch; resent when the reply comes again. */
+  private readonly acks = new Map<string, string>();
+  /** Final replies to INVITE sent and not yet ACKed, by Call-ID and CSeq number: resent until the ACK comes. */
+  private readonly unacked = new Map<string, NodeJS.Timeout>();
+  /** CANCELs sent and not answered (by the INVITE's branch): resent as any non-INVITE request. */
+  private readonly cancelling = new Set<string>();
   /** What to answer to an incoming INVITE; default: 180 and wait for the test to answer. */
   onInvite: ((r: Received) => void) | undefined;
   /** The status this phone answers NOTIFYs with (a phone that forgot its subscription says 481; 0: no answer). */
   notifyAnswer: [number, string] = [200, 'OK'];
-  /** Resend requests over UDP until answered (RFC 3261 timers E/A, T1 500 ms, T2 4 s), as phones do. */
-  retransmit = false;
+  /**
+   * Behave as a phone's transaction layer over UDP (RFC 3261 17): resend a request until it is
+   * answered (timer A for INVITE, E for the others: T1 500 ms doubling, capped at T2 4 s), resend
+   * a final reply to INVITE until its ACK comes, ACK again a 2xx or failure that comes again. A load
+   * generator that wants every datagram counted once may turn it off.
+   */
+  retransmit = true;
   /** How long a request waits for its final reply before the transaction fails. */
   txTimeoutMs = 8000;
   /** Keep what comes in (tests read it); a load generator turns this off to stay small. */
@@ -75,6 +95,11 @@ export class Phone {
 
   stop(): void {
     this.stopped = true;
+    // A stopped phone's open transactions neither retransmit nor time out.
+    for (const timer of this.unacked.values()) clearTimeout(timer);
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.unacked.clear();
+    this.pending.clear();
     this.socket.close();
   }
 
@@ -139,24 +164,30 @@ export class Phone {
     const tx: Transaction = { branch, callId, cseq, responses: [], final: undefined as unknown as Promise<SipMessage>, raw };
     if (method === 'ACK') {
       tx.final = new Promise(() => undefined); // an ACK has no reply
+      // The ACK of a 2xx is its own transaction: sent again whenever the 2xx comes again.
+      this.acks.set(`${callId} ${o.cseq ?? 1}`, raw);
     } else {
       tx.final = new Promise((resolve, reject) => {
         const timer = setTimeout(() => { this.pending.delete(branch); reject(new Error(`${this.name}: no final reply to ${method} ${o.ruri}`)); }, this.txTimeoutMs);
-        this.pending.set(branch, { tx, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+        this.pending.set(branch, { tx, resolve: (m) => { clearTimeout(timer); resolve(m); }, timer });
       });
     }
     this.send(raw);
-    if (this.retransmit && method !== 'ACK') this.resend(branch, method, raw, 500);
+    if (this.retransmit && method !== 'ACK') this.resend(branch, method, raw, T1);
     return tx;
   }
 
-  /** Timer E (A for INVITE): resend while the transaction waits; an INVITE stops at its first reply. */
+  /**
+   * Timer A (INVITE: doubling, until any reply) or E (the others: doubling up to T2, and every
+   * T2 once a provisional reply came), while the transaction waits for its final reply.
+   */
   private resend(branch: string, method: string, raw: string, after: number): void {
     setTimeout(() => {
       const p = this.pending.get(branch);
-      if (!p || (method === 'INVITE' && p.tx.responses.length > 0)) return;
+      if (!p || this.stopped || (method === 'INVITE' && p.tx.responses.length > 0)) return;
       this.send(raw);
-      this.resend(branch, method, raw, Math.min(after * 2, 4000));
+      const next = method === 'INVITE' ? after * 2 : p.tx.responses.length > 0 ? T2 : Math.min(after * 2, T2);
+      this.resend(branch, method, raw, next);
     }, after).unref();
   }
 
@@ -173,6 +204,18 @@ export class Phone {
     // Its 200 shares the INVITE's branch and is not tracked (see receive); what counts is the INVITE's final reply.
     tx.final = invite.final;
     this.send(tx.raw);
+    if (this.retransmit) {
+      // Timer E: until the CANCEL's 200, or the INVITE's final reply (its transaction is over).
+      this.cancelling.add(invite.branch);
+      const again = (after: number): void => {
+        setTimeout(() => {
+          if (!this.cancelling.has(invite.branch) || this.stopped || !this.pending.has(invite.branch)) return void this.cancelling.delete(invite.branch);
+          this.send(tx.raw);
+          again(Math.min(after * 2, T2));
+        }, after).unref();
+      };
+      again(T1);
+    }
     return tx;
   }
 
@@ -233,6 +276,9 @@ export class Phone {
     const raw = `SIP/2.0 ${code} ${reason}\r\n${lines.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n${body}`;
     if (this.record) this.answered.set(transactionKey(m), raw);
     this.send(raw, r.from.port);
+    // A final reply to an INVITE is sent again until the ACK comes (a 2xx by the UAS core, RFC
+    // 3261 13.3.1.4; a failure by timer G, 17.2.1): the proxy's ACK has the same Call-ID and CSeq.
+    if (m.method === 'INVITE' && code >= 200 && this.retransmit) this.resendUntilAcked(ackKey(m), raw, r.from.port);
     if (m.method !== 'INVITE' || code < 200 || code >= 300) return undefined;
     const from = parseNameAddr(hdr(m, 'from')!);
     const contact = parseNameAddr(headerValues(m, 'contact')[0]!);
@@ -241,6 +287,24 @@ export class Phone {
       callId: hdr(m, 'call-id')!, localTag: toTag ?? '', remoteTag: tagOf(from.value) ?? '', localUri: to.replace(/;\s*tag=[^;]*/, ''),
       remoteUri: `<${from.value.uri}>`, remoteTarget: contact.value.uri, routeSet: headerValues(m, 'record-route'), cseq: 0,
     };
+  }
+
+  /** A final reply to an INVITE is resent, T1 doubling up to T2, until the ACK arrives or 64*T1. */
+  private resendUntilAcked(key: string, raw: string, port: number): void {
+    const old = this.unacked.get(key);
+    if (old) clearTimeout(old);
+    const started = performance.now();
+    const again = (after: number): void => {
+      const timer = setTimeout(() => {
+        if (this.unacked.get(key) !== timer || this.stopped) return;
+        if (performance.now() - started >= TIMER_H) return void this.unacked.delete(key);
+        this.send(raw, port);
+        again(Math.min(after * 2, T2));
+      }, after);
+      timer.unref();
+      this.unacked.set(key, timer);
+    };
+    again(T1);
   }
 
   /**
@@ -278,8 +342,19 @@ export class Phone {
     const m = parsed.value;
     if (m.kind === 'reply') {
       const branch = /branch=([^;,\s]+)/.exec(hdr(m, 'via') ?? '')?.[1] ?? '';
+      if (m.method === 'CANCEL') {
+        this.cancelling.delete(branch);
+        return;
+      }
       const p = this.pending.get(branch);
-      if (!p || m.method === 'CANCEL') return;
+      if (!p) {
+        // A final reply that comes again means our ACK was lost (or not yet sent): ACK it again.
+        if (m.method === 'INVITE' && m.status! >= 200 && this.retransmit) {
+          const ack = this.acks.get(m.status! < 300 ? ackKey(m) : branch);
+          if (ack) this.send(ack);
+        }
+        return;
+      }
       p.tx.responses.push(m);
       if (m.status! >= 200) {
         this.pending.delete(branch);
@@ -289,6 +364,11 @@ export class Phone {
       return;
     }
     const r: Received = { msg: m, raw, at: performance.now(), from: { address: rinfo.address, port: rinfo.port } };
+    if (m.method === 'ACK') {
+      const timer = this.unacked.get(ackKey(m));
+      if (timer) clearTimeout(timer);
+      this.unacked.delete(ackKey(m));
+    }
     if (!this.record) {
       if (m.method === 'NOTIFY' && this.notifyAnswer[0] !== 0) this.respond(r, ...this.notifyAnswer);
       else if (m.method === 'BYE' || m.method === 'OPTIONS') this.respond(r, 200, 'OK');
@@ -297,9 +377,10 @@ export class Phone {
     // A retransmission (the proxy did not see our reply in time, e.g. on a loaded CI machine) is
     // answered again but not recorded twice, as a phone's transaction layer would absorb it.
     const key = transactionKey(m);
-    const earlier = m.method === 'ACK' ? undefined : this.requests.find((x) => transactionKey(x.msg) === key);
+    // An ACK sent again (to a 2xx that came again) is the same datagram: recorded once too.
+    const earlier = this.requests.find((x) => transactionKey(x.msg) === key && (x.msg.method === 'ACK') === (m.method === 'ACK'));
     if (earlier) {
-      const answer = this.answered.get(key);
+      const answer = m.method === 'ACK' ? undefined : this.answered.get(key);
       if (answer) this.send(answer, rinfo.port);
       return;
     }
@@ -334,6 +415,7 @@ export class Phone {
       `ACK sip:${this.domain} SIP/2.0`, `Via: SIP/2.0/UDP ${this.host}:${this.port};branch=${branch};rport`, 'Max-Forwards: 70',
       `From: ${hdr(reply, 'from')}`, `To: ${hdr(reply, 'to')}`, `Call-ID: ${hdr(reply, 'call-id')}`, `CSeq: ${cseqNum} ACK`, 'Content-Length: 0', '', '',
     ].join('\r\n');
+    this.acks.set(branch, ack);
     this.send(ack);
   }
 }

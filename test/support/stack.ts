@@ -1,13 +1,13 @@
-// Starts the real stack (Kamailio + sca-service) through scripts/stack.sh on free ports.
+// Starts the real stack (Kamailio + sca-service) through scripts/stack.sh on free ports (see
+// ports.ts: a fixed range below the ephemeral one, retried when a port turns out taken).
 import { execFile } from 'node:child_process';
-import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseCallInfo, toScaCallInfo } from '../../service/sip/call-info.js';
 import type { SipMessage } from '../../service/sip/message.js';
+import { onFreePorts } from './ports.js';
 import { Phone, hdr, type Received } from './sip-phone.js';
 
 const run = promisify(execFile);
@@ -38,42 +38,30 @@ export interface Stack {
   startKamailio(): Promise<void>;
 }
 
-export async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-export async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const { port } = s.address();
-  await new Promise<void>((resolve) => s.close(resolve));
-  return port;
-}
-
 /**
  * Service settings (see service/config.ts); cc_link: 1 runs call control through cc-routes.cfg;
  * auth_db: a SQLite file with Kamailio's subscriber table turns digest authentication on;
  * kamailio_define: defines for kamailio.cfg, ';'-separated (e.g. 'CC_FAIL_CLOSED').
  */
 export async function startStack(settings: Record<string, string | number> = {}): Promise<Stack> {
-  const sipPort = await freeUdpPort();
-  const evapiPort = await freeTcpPort();
-  const httpPort = await freeTcpPort();
-  const jsonrpcPort = await freeUdpPort();
-  const dir = mkdtempSync(path.join(tmpdir(), 'sca-e2e-'));
   const { cc_link: ccLink, auth_db: authDb, kamailio_define: defines, ...serviceSettings } = settings;
   const sets = Object.entries({ log_level: 'debug', ...serviceSettings }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-  const args = ['--sip-port', String(sipPort), '--evapi-port', String(evapiPort), '--http-port', String(httpPort), '--jsonrpc-port', String(jsonrpcPort),
-    '--dir', dir, '--domain', DOMAIN, ...(ccLink ? ['--cc-link'] : []), ...(authDb ? ['--auth-db', String(authDb)] : []),
-    ...String(defines ?? '').split(';').filter((d) => d !== '').flatMap((d) => ['--define', d])];
-  await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'start', ...args, ...sets], { cwd: ROOT });
+  // Ports from the range below the ephemeral one; a start that finds one taken is made again.
+  const { sipPort, evapiPort, httpPort, jsonrpcPort, dir, args } = await onFreePorts(['udp', 'tcp', 'tcp', 'udp'], async ([sip, evapi, http, jsonrpc]) => {
+    const d = mkdtempSync(path.join(tmpdir(), 'sca-e2e-'));
+    const a = ['--sip-port', String(sip), '--evapi-port', String(evapi), '--http-port', String(http), '--jsonrpc-port', String(jsonrpc),
+      '--dir', d, '--domain', DOMAIN, ...(ccLink ? ['--cc-link'] : []), ...(authDb ? ['--auth-db', String(authDb)] : []),
+      ...String(defines ?? '').split(';').filter((x) => x !== '').flatMap((x) => ['--define', x])];
+    try {
+      await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'start', ...a, ...sets], { cwd: ROOT });
+    } catch (err) {
+      await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'stop', '--dir', d, '--sip-port', String(sip)], { cwd: ROOT }).catch(() => undefined);
+      // The logs say which port was taken (stack.sh prints only their last lines).
+      const logs = ['kamailio.log', 'service.log'].map((f) => { try { return readFileSync(path.join(d, f), 'utf8'); } catch { return ''; } }).join('\n');
+      throw Object.assign(err as Error, { stderr: `${(err as { stderr?: string }).stderr ?? ''}\n${logs}` });
+    }
+    return { sipPort: sip!, evapiPort: evapi!, httpPort: http!, jsonrpcPort: jsonrpc!, dir: d, args: a };
+  });
   const phones: Phone[] = [];
   return {
     sipPort, evapiPort, httpPort, dir, jsonrpcPort,
@@ -143,6 +131,18 @@ export async function callInfoDialog(p: Phone, expires = 3600): Promise<{ refres
 
 export const lineSeize = (p: Phone, index: number, expires = 15) =>
   p.request('SUBSCRIBE', { ruri: p.aor, to: `<${p.aor}>`, headers: [['Event', 'line-seize'], ['Expires', String(expires)], ['Call-Info', `<sip:${DOMAIN}>;appearance-index=${index}`]] }).final;
+
+/**
+ * A round trip through the proxy to a registered phone: an OPTIONS from `from` to `to`'s AoR,
+ * resolved when `to` has it. Whatever the proxy sent `to` before is in `to`'s hands by then:
+ * "nothing arrived" is checked after it instead of after a sleep.
+ */
+export async function marker(from: Phone, to: Phone, timeoutMs = 5000): Promise<void> {
+  const callId = `marker-${Date.now()}-${Math.random().toString(36).slice(2)}@${from.name}`;
+  const tx = from.request('OPTIONS', { ruri: to.aor, to: `<${to.aor}>`, callId });
+  await to.waitFor((r) => r.msg.method === 'OPTIONS' && hdr(r.msg, 'call-id') === callId, timeoutMs, `the marker OPTIONS from ${from.name}`);
+  await tx.final;
+}
 
 /** How many call-info NOTIFYs each phone has had: take it before an action, wait after it. */
 export const mark = (...phones: Phone[]): number[] => phones.map((p) => p.notifies('call-info').length);

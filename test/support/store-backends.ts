@@ -51,7 +51,7 @@ function scaStore(db: Database, serverId: number): Store {
 export interface Backend {
   name: string;
   /** A new empty database; stores made from it share it. */
-  fresh(): Promise<{ url: string; make: (serverId?: number) => Store; exec: (sql: string) => Promise<void>; query: (sql: string) => Promise<Array<Record<string, unknown>>>; version: (s: Store) => Promise<number> }>;
+  fresh(): Promise<{ url: string; make: (serverId?: number) => Store; database: () => Database; exec: (sql: string) => Promise<void>; query: (sql: string) => Promise<Array<Record<string, unknown>>>; version: (s: Store) => Promise<number> }>;
 }
 
 export const BACKENDS: Backend[] = [
@@ -63,6 +63,7 @@ export const BACKENDS: Backend[] = [
       return {
         url: `sqlite:${file}`,
         make: (serverId = 0) => scaStore(new SqliteDatabase(file), serverId),
+        database: () => new SqliteDatabase(file),
         exec: async (sql) => { const db = raw(); db.exec(sql); db.close(); },
         query: async (sql) => { const db = raw(); const r = db.prepare(sql).all() as Array<Record<string, unknown>>; db.close(); return r; },
         version: (s) => s.db.schemaVersion('sca'),
@@ -76,6 +77,7 @@ export const BACKENDS: Backend[] = [
       return {
         url,
         make: (serverId = 0) => scaStore(new MysqlDatabase(url), serverId),
+        database: () => new MysqlDatabase(url),
         exec: async (sql) => { await query(sql); },
         query,
         version: (s) => s.db.schemaVersion('sca'),

@@ -1,12 +1,13 @@
-// Seeded fuzzing of every input (a few thousand cases; scripts/bench/fuzz.ts runs 100k): evapi
+// Seeded fuzzing (the seed printed, FC_SEED replays it) of every input (a few thousand cases; scripts/bench/fuzz.ts runs 100k): evapi
 // frames through the real link and engines, RPC params, configuration. No exception escapes,
 // every request is answered, and rejected input changes nothing.
 import fc from 'fast-check';
 import t from 'tap';
 import { checkConfig, configOverrides, evapiFrame, rpcCall, rpcTarget } from '../support/fuzz.js';
+import { propertySeed } from '../support/fc-seed.js';
 import { linkTarget } from '../support/fuzz-link.js';
 
-const SEED = 20261125;
+const SEED = propertySeed(t);
 
 t.test('evapi frames: every request answered, the link and the service live on', async (t) => {
   const target = await linkTarget();

@@ -6,6 +6,9 @@ import type { AdmitRequest } from '../../../service/cc/admission.js';
 import { CcEngine, type CcEffects } from '../../../service/cc/engine.js';
 import type { Rate } from '../../../service/cc/rating.js';
 import type { CcWrite } from '../../../service/cc/types.js';
+import { propertySeed } from '../../support/fc-seed.js';
+
+propertySeed(t);
 
 const T0 = 1_800_000_000;
 const JOE = 'joe@example.com';

@@ -2,6 +2,9 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { affordableSeconds, billableSeconds, callCost, destinationOf, RateTable, type Rate } from '../../../service/cc/rating.js';
+import { propertySeed } from '../../support/fc-seed.js';
+
+propertySeed(t);
 
 const rate = (o: Partial<Rate> = {}): Rate => ({ plan: 'default', prefix: '', connectFee: 0, pricePerMinute: 60, initialPulse: 1, nextPulse: 1, ...o });
 

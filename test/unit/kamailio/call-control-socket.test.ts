@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { waitUntil } from '../../support/wait.js';
 import t, { type Test } from 'tap';
 import {
   CallControlFramer,
@@ -30,9 +31,8 @@ const INIT_FIELDS = {
 const stop = (callid: string): string => `stop\r\ncallid: ${callid}\r\n\r\n`;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await sleep(5);
-};
+/** Waits until `cond` holds; fails loudly if it does not within `ms`. */
+const until = (cond: () => boolean, ms = 3000): Promise<void> => waitUntil('the condition', () => cond(), { timeoutMs: ms, everyMs: 5 }).then(() => undefined);
 
 /** What the fake server of the section-8 run answered: Limited to init, Ok to the rest. */
 const likeSection8 = (req: CallControlRequest): string => (req.command === 'init' ? 'Limited' : 'Ok');
@@ -179,9 +179,10 @@ t.test('the section-8 exchange: byte-exact replies, and the handler sees the par
   // The 1.3 example, with a quoted display name and the whole From body.
   const alice = 'init\r\nruri: sip:0031650222333@example.com\r\ndiverter: None\r\nsourceip: 192.0.2.10\r\ncallid: a84b4c76e66710@pc33\r\nfrom: "Alice" <sip:alice@example.com>;tag=1928301774\r\nfromtag: 1928301774\r\nsip_application: audio\r\n\r\n';
   t.equal(await w.ask(alice), 'Limited\r\n');
-  await sleep(50);
-  t.equal(w.received, 'Limited\r\nOk\r\nOk\r\nLimited\r\n', 'nothing else is ever written');
-  t.same(seen.map((r) => r.command), ['init', 'start', 'stop', 'init']);
+  // One more request: its reply follows the others directly, so nothing else was written between.
+  t.equal(await w.ask(STOP), 'Ok\r\n');
+  t.equal(w.received, 'Limited\r\nOk\r\nOk\r\nLimited\r\nOk\r\n', 'nothing else is ever written');
+  t.same(seen.map((r) => r.command), ['init', 'start', 'stop', 'init', 'stop']);
   t.same({ ...seen[0]?.fields }, INIT_FIELDS);
   t.same({ ...seen[1]?.fields }, { callid: '1-9069@127.0.0.1', dialogid: '288:3830' });
   t.same({ ...seen[2]?.fields }, { callid: '1-9203@127.0.0.1' });
@@ -278,8 +279,7 @@ t.test('malformed requests get Error without reaching the handler, and the conne
     await sleep(5);
   }
   t.equal(await w.ask('\r\ncallid: 2\r\n\r\n'), 'Error\r\n');
-  t.equal(await w.ask(STOP), 'Ok\r\n');
-  await sleep(30);
+  t.equal(await w.ask(STOP), 'Ok\r\n'); // the last reply: anything written before it is in by now
   t.equal(w.received, 'Error\r\nOk\r\n'.repeat(5), 'one Error per bad request, nothing more');
   t.same(seen.map((r) => r.command), ['stop', 'stop', 'stop', 'stop', 'stop']);
   t.equal(logged('warn').filter((l) => l.msg.startsWith('malformed')).length, 5);
@@ -305,8 +305,7 @@ t.test('a handler reply with CR or LF inside (or empty) is never written raw: Er
   const { file, logged } = await serve(t, { handle: (req) => unsendable[Number(req.fields.callid)] ?? 'Ok' });
   const w = await Worker.connect(t, file);
   for (let i = 0; i < unsendable.length; i++) t.equal(await w.ask(stop(String(i))), 'Error\r\n', JSON.stringify(unsendable[i]));
-  t.equal(await w.ask(stop('ok')), 'Ok\r\n');
-  await sleep(30);
+  t.equal(await w.ask(stop('ok')), 'Ok\r\n'); // the last reply: anything written before it is in by now
   t.equal(w.received, 'Error\r\n'.repeat(4) + 'Ok\r\n');
   t.equal(logged('error').length, 4);
 });

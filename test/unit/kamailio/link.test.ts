@@ -98,7 +98,11 @@ t.test('the client reconnects after Kamailio drops it', async (t) => {
   t.equal(k.connections(), 2);
   t.equal(a.link.connected, 1);
   t.equal(k.hellos(), 2, 'and again after reconnecting');
-  t.equal(a.link.sendNotifies([]), true);
+  // The new connection carries what the service sends: a NOTIFY it starts itself arrives.
+  const before = k.received.length;
+  t.equal(a.link.sendNotifies([notify(1, 10)]), true);
+  await until(() => k.received.length > before);
+  t.equal((k.received.at(-1) as { method: string }).method, 'link.notify', 'a NOTIFY goes out on the new connection');
 });
 
 t.test('a route set becomes Route headers and the next hop', async (t) => {
@@ -166,13 +170,17 @@ t.test('effects are carried out before the answer: the answer waits for the comm
   const committed = new Promise<void>((r) => { release = r; });
   link.register({ 'slow.op': { params: z.object({}), handle: () => ({ answer: { ok: 1 }, effects: { ...noEffects(), writes: ['row'] } }) } },
     async (effects, answer) => { order.push(`commit ${String(effects.writes)}`); await committed; answer(effects.notifies); order.push('answered'); });
+  link.register({ 'fast.op': { params: z.object({}), handle: () => ({ answer: { ok: 2 }, effects: noEffects() }) } }, applyNow);
   k.send({ jsonrpc: '2.0', id: 's1', method: 'slow.op', params: {} });
-  await new Promise((r) => setTimeout(r, 100));
-  t.equal(k.received.length, 0, 'no answer while the commit runs');
-  release();
+  // A request sent after it is answered at once: had s1's answer gone out, it would be before it.
+  k.send({ jsonrpc: '2.0', id: 'f1', method: 'fast.op', params: {} });
   await k.next(1);
+  t.same((k.received as Array<{ id: string }>).map((f) => f.id), ['f1'], 'no answer to s1 while its commit runs');
+  t.same(order, ['commit row']);
+  release();
+  await k.next(2);
   t.same(order, ['commit row', 'answered']);
-  t.equal(k.received.length, 1);
+  t.same((k.received as Array<{ id: string }>).map((f) => f.id), ['f1', 's1'], 'then its answer');
 });
 
 t.test('an answer whose NOTIFYs do not fit one frame sends the rest as link.notify frames, all under the limit', async (t) => {
@@ -245,9 +253,12 @@ t.test('a notification (no id) is carried out, not answered: one link.ack per tu
   // Nine written at once arrive in one or two reads: an ack per turn, not per notification.
   for (let i = 0; i < 9; i++) k.send({ jsonrpc: '2.0', method: 'echo.tell', params: { word: `w${i}` } });
   await until(() => seen.length === 9);
-  await new Promise((r) => setTimeout(r, 100));
   t.equal(seen.length, 9, 'each is carried out');
-  t.equal(k.received.length, 0, 'none is answered');
+  // A request after them is answered: an answer to any notification would have come before.
+  k.send({ jsonrpc: '2.0', id: 'marker', method: 'echo.say', params: { word: 'm' } });
+  await k.next(1);
+  t.same((k.received as Array<{ id?: string }>).map((f) => f.id), ['marker'], 'none is answered');
+  k.received.length = 0;
   t.ok(k.acks() >= 1 && k.acks() <= 3, `${k.acks()} link.ack for 9 notifications`);
   // Its NOTIFYs still go, as link.notify.
   k.send({ jsonrpc: '2.0', method: 'echo.tell', params: { word: 'n' } });
@@ -269,8 +280,8 @@ t.test('a full window: each message from Kamailio gets a link.ack at once, withi
   link.register({ 'echo.say': { params: z.object({ word: z.string() }).strict(), handle: (p) => ({ answer: { said: p.word }, effects: noEffects() }) } }, applyNow);
   k.playDead(true);
   t.ok(link.sendNotifies(Array.from({ length: 300 }, (_, i) => notify(i + 1, 600))));
-  await until(() => k.bytes() > 26_000);
-  await new Promise((r) => setTimeout(r, 100));
+  // Blocked: the window is full and frames wait; everything written so far is read by the fake.
+  await until(() => link.backlog.waiting > 0 && k.bytes() + 16 * k.sizes.length >= link.backlog.unread, 3000, 'a full window, read');
   const blocked = k.bytes();
   t.equal(k.acks(), 0, 'no ack while nothing came from Kamailio');
   k.send({ jsonrpc: '2.0', id: 'e1', method: 'echo.say', params: { word: 'a' } });
@@ -297,4 +308,91 @@ t.test('flow control: never more than the window unread at Kamailio; the rest fo
   await until(() => (k.received as Array<{ params?: { notifies: unknown[] } }>).reduce((n, f) => n + (f.params?.notifies.length ?? 0), 0) === 300);
   t.equal((k.received as Array<{ params?: { notifies: unknown[] } }>).reduce((n, f) => n + (f.params?.notifies.length ?? 0), 0), 300, 'all of it arrives once Kamailio reads');
   t.equal(link.counters.framesDropped, 0);
+});
+
+// ---- when something goes wrong: Kamailio is still answered, and nothing grows without bound ---
+
+t.test('a handler that throws: Kamailio gets the method\'s fallback, or an Internal error', async (t) => {
+  const { k, link } = await bareLink(t);
+  link.register({
+    'bug.withFallback': { params: z.object({ tindex: z.number() }), handle: () => { throw new Error('boom'); }, fallback: (raw) => ({ code: 500, tindex: (raw as { tindex: number }).tindex }) },
+    'bug.bare': { params: z.object({}), handle: () => { throw new Error('boom'); } },
+  }, applyNow);
+  k.send({ jsonrpc: '2.0', id: 'w1', method: 'bug.withFallback', params: { tindex: 4 } });
+  k.send({ jsonrpc: '2.0', id: 'b1', method: 'bug.bare', params: {} });
+  const got = (await k.next(2)) as Array<{ id: string; result?: { code: number; tindex: number }; error?: { code: number } }>;
+  t.same(got.find((g) => g.id === 'w1')?.result, { code: 500, tindex: 4, notifies: [] }, 'the fallback resumes the transaction');
+  t.equal(got.find((g) => g.id === 'b1')?.error?.code, -32603, 'without one, a JSON-RPC error');
+  t.equal(link.connected, 1, 'the link lives on');
+});
+
+t.test('an apply() that rejects (a commit that throws): Kamailio is still answered', async (t) => {
+  const { k, link } = await bareLink(t);
+  link.register({
+    'commit.fails': { params: z.object({ tindex: z.number() }), handle: () => ({ answer: { code: 202 }, effects: { ...noEffects(), writes: ['row'] } }), fallback: (raw) => ({ code: 500, tindex: (raw as { tindex: number }).tindex }) },
+    'echo.say': { params: z.object({}), handle: () => ({ answer: { said: 1 }, effects: noEffects() }) },
+  }, async (effects, answer) => { if (effects.writes.length > 0) throw new Error('the store threw'); answer(effects.notifies); });
+  k.send({ jsonrpc: '2.0', id: 'c1', method: 'commit.fails', params: { tindex: 9 } });
+  // A request after it: its answer comes once c1 has been dealt with, one way or the other.
+  k.send({ jsonrpc: '2.0', id: 'marker', method: 'echo.say', params: {} });
+  await until(() => (k.received as Array<{ id: string }>).some((f) => f.id === 'marker'), 3000, 'the marker\'s answer');
+  const answer = (k.received as Array<{ id: string; result?: { code: number; tindex: number } }>).find((f) => f.id === 'c1');
+  t.ok(answer, 'c1 is answered');
+  t.same(answer?.result && [answer.result.code, answer.result.tindex], [500, 9], 'with the fallback');
+});
+
+t.test('frames waiting for Kamailio are dropped and counted when it goes away; the new connection starts clean', async (t) => {
+  const { k, link } = await bareLink(t, { frameLimit: 4000 });
+  k.playDead(true); // reads, but answers no ping: the window fills and frames wait
+  t.ok(link.sendNotifies(Array.from({ length: 100 }, (_, i) => notify(i + 1, 600))));
+  await until(() => link.backlog.waiting > 0);
+  const waiting = link.backlog.waiting;
+  k.drop();
+  await until(() => link.counters.framesDropped > 0);
+  t.ok(link.counters.framesDropped >= 1, `${link.counters.framesDropped} frames dropped (${waiting} bytes were waiting)`);
+  await until(() => k.connections() === 2 && link.connected === 1);
+  t.same(link.backlog, { unread: link.backlog.unread, waiting: 0 }, 'nothing waits on the new connection');
+  k.playDead(false);
+  const before = k.received.length;
+  t.ok(link.sendNotifies([notify(999, 10)]));
+  await until(() => k.received.length > before);
+  const after = (k.received.slice(before) as Array<{ params?: { notifies: Array<{ ruri: string }> } }>).flatMap((f) => f.params?.notifies ?? []).map((n) => n.ruri);
+  t.same(after, ['sip:p999@10.0.0.1'], 'only what is sent after it, none of the dropped frames');
+});
+
+t.test('at most 64 MiB waits for a Kamailio that reads nothing: the frames beyond are dropped and counted', async (t) => {
+  const { k, link } = await bareLink(t);
+  k.playDead(true);
+  // 2,400 frames of about 29 KB: 70 MB, more than the 64 MiB the link keeps.
+  const big = Array.from({ length: 2400 }, (_, i) => notify(i + 1, 28_500));
+  t.ok(link.sendNotifies(big));
+  t.ok(link.backlog.waiting <= 64 * 1024 * 1024, `${(link.backlog.waiting / 1048576).toFixed(1)} MiB waiting`);
+  t.ok(link.backlog.waiting > 60 * 1024 * 1024, 'filled up to the cap');
+  t.ok(link.counters.framesDropped > 0, `${link.counters.framesDropped} frames dropped`);
+  t.equal(link.counters.notifiesDropped, link.counters.framesDropped, 'each dropped frame\'s NOTIFY counted as dropped');
+  k.playDead(false);
+  const expected = big.length - link.counters.notifiesDropped;
+  await until(() => (k.received as Array<{ params?: { notifies: unknown[] } }>).reduce((n, f) => n + (f.params?.notifies.length ?? 0), 0) >= expected, 60_000);
+  t.equal((k.received as Array<{ params?: { notifies: unknown[] } }>).reduce((n, f) => n + (f.params?.notifies.length ?? 0), 0), expected, 'the rest arrive once Kamailio reads');
+});
+
+t.test('the NOTIFY-timeout sweep: NOTIFYs without a final reply 40 s after they went are counted as timeouts', async (t) => {
+  // The sweep runs every 5 s and reads performance.now(): the clock is moved 41 s on, and the
+  // heartbeat kept out of the way (it reads the same clock).
+  const { k, link } = await bareLink(t, { heartbeatMs: 3_600_000 });
+  const timedOut: number[] = [];
+  const answered: number[] = [];
+  link.observer = { notifiesSent: () => undefined, notifyAnswered: (code) => answered.push(code), notifyTimedOut: (n) => timedOut.push(n) };
+  t.ok(link.sendNotifies([notify(1, 10), notify(2, 10), notify(3, 10)]));
+  await until(() => k.received.length === 1);
+  link.notifyAnswered('c2', 'f', 2, 200);
+  const real = performance.now.bind(performance);
+  performance.now = () => real() + 41_000;
+  t.teardown(() => { performance.now = real; });
+  await until(() => timedOut.length > 0, 7000);
+  t.same(timedOut, [2], 'the two unanswered ones, in one sweep');
+  t.same(answered, [200]);
+  // A late reply to a timed-out NOTIFY is still counted by its code, without a latency.
+  link.notifyAnswered('c1', 'f', 1, 200);
+  t.same(answered, [200, 200]);
 });

@@ -4,17 +4,20 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { buildApp } from '../../../service/app.js';
 import { main } from '../../../service/cli/sca-ctl.js';
 import { loadConfig } from '../../../service/config.js';
+import { waitUntil } from '../../support/wait.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'cc-ctl-'));
 const logs: Array<Record<string, unknown>> = [];
 const stream = new Writable({ write(chunk, _e, cb) { logs.push(JSON.parse(String(chunk)) as Record<string, unknown>); cb(); } });
 let now = 1_800_000_000;
-const cfg = loadConfig({ env: {}, overrides: { evapi_address: ['127.0.0.1:1'], http_port: 0, db_url: `sqlite:${dir}/s.sqlite`, call_control_socket: '', cc_jsonrpc_address: 'udp:127.0.0.1:9' } });
+const SOCKET = path.join(dir, 'cc.sock');
+const cfg = loadConfig({ env: {}, overrides: { evapi_address: ['127.0.0.1:1'], http_port: 0, db_url: `sqlite:${dir}/s.sqlite`, call_control_socket: SOCKET, cc_jsonrpc_address: 'udp:127.0.0.1:9' } });
 if (!cfg.ok) throw new Error(cfg.error);
 const app = buildApp(cfg.config, { clock: () => now, logger: { level: 'info', stream } });
 let url = '';
@@ -77,11 +80,35 @@ t.test('blacklist, calls and CDRs', async (t) => {
   t.match((await ctl('cc.end_call', 'nope')).err, /error: 404 - no call nope/);
 });
 
-t.test('metrics: decisions, calls and reserved credit, with no account label', async (t) => {
-  const text = (await app.http.inject({ url: '/metrics' })).body;
-  t.match(text, /^cc_decisions_total\{result="admitted"\} 0$/m);
-  t.match(text, /^cc_calls\{state="active"\} 0$/m);
-  t.match(text, /^cc_reserved_credit 0$/m);
-  t.match(text, /^cc_decision_latency_seconds_count\{door="socket"\} 0$|cc_decision_latency_seconds/m);
-  t.notMatch(text, /joe@example\.com/);
+t.test('metrics: decisions, calls and reserved credit follow what the socket door decides, with no account label', async (t) => {
+  const metrics = async () => (await app.http.inject({ url: '/metrics' })).body;
+  const value = (text: string, name: string) => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const before = await metrics();
+  t.equal(value(before, 'cc_decisions_total{result="admitted"}'), 0);
+  t.equal(value(before, 'cc_decision_latency_seconds_count{door="socket"}') || 0, 0, 'no decision timed yet');
+  // Two calls through the call_control socket: joe's (prepaid, rated 4420) is admitted, a stranger's is not counted.
+  const s = net.connect(SOCKET);
+  t.teardown(() => s.destroy());
+  await new Promise((r) => s.once('connect', r));
+  let got = '';
+  s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+  const ask = async (raw: string): Promise<string> => {
+    const from = got.length;
+    s.write(raw);
+    await waitUntil('the socket\'s reply', () => got.slice(from).includes('\r\n'));
+    return got.slice(from).trim();
+  };
+  const init = (callId: string, user: string) => `init\r\nruri: sip:442012345@example.com\r\ndiverter: None\r\nsourceip: 192.0.2.10\r\ncallid: ${callId}\r\nfrom: <sip:${user}@example.com>;tag=x\r\nfromtag: x\r\nsip_application: audio\r\n\r\n`;
+  t.equal(await ask(init('m1', 'joe')), 'Limited');
+  t.equal(await ask(init('m2', 'stranger')), 'No limit');
+  const during = await metrics();
+  t.equal(value(during, 'cc_decisions_total{result="admitted"}'), 1, 'the admission counted');
+  t.equal(value(during, 'cc_decisions_total{result="untracked"}'), 1, 'and the untracked one');
+  t.equal(value(during, 'cc_calls{state="setup"}'), 1, 'one call setting up');
+  t.ok(value(during, 'cc_reserved_credit') > 0, `credit reserved for it (${value(during, 'cc_reserved_credit')})`);
+  t.equal(value(during, 'cc_decision_latency_seconds_count{door="socket"}'), 2, 'each decision timed, by its door');
+  t.equal(await ask('stop\r\ncallid: m1\r\n\r\n'), 'Ok');
+  const after = await metrics();
+  t.same([value(after, 'cc_calls{state="setup"}'), value(after, 'cc_reserved_credit'), value(after, 'cc_calls_ended_total{cause="normal"}')], [0, 0, 1], 'ended: nothing counted or reserved');
+  t.notMatch(after, /joe@example\.com|m1/, 'no account or Call-ID in a label');
 });

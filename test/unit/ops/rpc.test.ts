@@ -6,6 +6,7 @@ import path from 'node:path';
 import t from 'tap';
 import { buildApp } from '../../../service/app.js';
 import { loadConfig } from '../../../service/config.js';
+import { fakeKamailio, until } from '../../support/fake-kamailio.js';
 import { CI, P1, P2, subscribeMsg } from '../../support/sip-fixture.js';
 
 const AOR = 'sip:100@pbx.example.com';
@@ -97,28 +98,51 @@ t.test('binding beyond loopback without a token is refused at start', async (t) 
   t.notOk(loadConfig({ env: {}, overrides: { admin_token: 'short' } }).ok, 'a short token is refused');
 });
 
-t.test('metrics: gauges follow the engine, names use the sca_ prefix and no AoR label', async (t) => {
-  const { a, started } = app({ http_port: 0 });
+t.test('metrics: what Kamailio sends through the link moves them; names use the sca_ prefix and no AoR label', async (t) => {
+  // Everything comes the way it does in production: SUBSCRIBEs and NOTIFY replies over evapi.
+  const k = await fakeKamailio();
+  const { a, started } = app({ http_port: 0, evapi_address: [`127.0.0.1:${k.port}`] });
   await started;
-  t.teardown(() => a.stop());
-  a.sca.engine.subscribe({ msg: subscribeMsg(P1), to_tag: 'a', now: 1000 });
-  const out = a.sca.engine.subscribe({ msg: subscribeMsg(P2, { event: 'line-seize', expires: 15, callInfo: CI(1) }), to_tag: 'b', now: 1000 });
-  a.sca.metrics.subscribed(out);
-  a.sca.metrics.subscribed(a.sca.engine.subscribe({ msg: subscribeMsg(P1, { event: 'line-seize', expires: 15, callInfo: CI(1) }), to_tag: 'c', now: 1000 }));
-  a.link.observer!.notifyAnswered(200, 0.004);
-  a.link.observer!.notifyAnswered(481, 0.01);
-  a.link.observer!.notifyTimedOut(2);
-  const text = (await a.http.inject({ url: '/metrics' })).body;
-  t.match(text, /^sca_subscriptions\{event="call-info"\} 1$/m);
+  t.teardown(async () => { await a.stop(); await k.close(); });
+  await until(() => a.link.connected === 1, 5000, 'the link');
+  const metrics = async () => (await a.http.inject({ url: '/metrics' })).body;
+  const subscribe = (id: string, msg: string, toTag: string) => k.send({ jsonrpc: '2.0', id, method: 'sca.subscribe', params: { tindex: 1, tlabel: 1, msg, to_tag: toTag } });
+  subscribe('s1', subscribeMsg(P1), 'a');
+  subscribe('s2', subscribeMsg(P2, { event: 'line-seize', expires: 15, callInfo: CI(1) }), 'b');
+  subscribe('s3', subscribeMsg(P1, { event: 'line-seize', expires: 15, callInfo: CI(1) }), 'c');
+  type Answer = { id: string; result: { code: number; notifies: Array<{ hdrs: string }> } };
+  await until(() => (k.received as Answer[]).filter((f) => f.id?.startsWith('s')).length === 3, 5000, 'three answers');
+  const answers = (k.received as Answer[]).filter((f) => f.id?.startsWith('s'));
+  t.same(answers.map((x) => x.result.code), [202, 200, 480], 'subscribed, seized, refused');
+  // Kamailio reports the final replies of the NOTIFYs it sent: one 200, one 481.
+  const sent = answers.flatMap((x) => x.result.notifies).concat((k.received as Array<{ method?: string; params?: { notifies: Array<{ hdrs: string }> } }>).flatMap((f) => (f.method === 'link.notify' ? f.params!.notifies : [])));
+  t.ok(sent.length >= 2, `${sent.length} NOTIFYs went out`);
+  const idOf = (n: { hdrs: string }) => ({ call_id: /^Call-ID: (.*)$/m.exec(n.hdrs)![1]!.trim(), from_tag: /^From: .*;tag=([^;\r\n]+)/m.exec(n.hdrs)![1]!.trim(), cseq: Number(/^CSeq: (\d+)/m.exec(n.hdrs)![1]) });
+  const seizeNotify = sent.find((n) => /^Event: line-seize/m.test(n.hdrs))!;
+  const infoNotify = sent.find((n) => /^Event: call-info/m.test(n.hdrs))!;
+  k.send({ jsonrpc: '2.0', method: 'sca.notify_reply', params: { ...idOf(seizeNotify), code: 200 } });
+  k.send({ jsonrpc: '2.0', method: 'sca.notify_reply', params: { ...idOf(infoNotify), code: 481 } });
+  await until(() => a.link.counters.received >= 5, 5000, 'the two replies');
+  let text = '';
+  const refresh = async () => { text = await metrics(); };
+  await refresh();
+  await until(() => { void refresh(); return /^sca_notify_total\{class="4xx"\} 1$/m.test(text); }, 5000, 'the replies counted');
+  t.match(text, /^sca_subscriptions\{event="call-info"\} 0$/m, 'the 481 ended the call-info subscription');
   t.match(text, /^sca_subscriptions\{event="line-seize"\} 1$/m);
   t.match(text, /^sca_appearances\{state="seized"\} 1$/m);
   t.match(text, /^sca_line_seize_total\{result="granted"\} 1$/m);
   t.match(text, /^sca_line_seize_total\{result="rejected"\} 1$/m);
+  t.match(text, new RegExp(`^sca_notify_sent_total ${sent.length}$`, 'm'), 'every NOTIFY handed to Kamailio counted');
   t.match(text, /^sca_notify_total\{class="2xx"\} 1$/m);
   t.match(text, /^sca_notify_total\{class="4xx"\} 1$/m);
-  t.match(text, /^sca_notify_total\{class="timeout"\} 2$/m);
-  t.match(text, /^sca_notify_latency_seconds_count 2$/m);
-  t.match(text, /^sca_evapi_connected 0$/m);
+  t.match(text, /^sca_notify_latency_seconds_count 2$/m, 'both with their latency (the service sent them)');
+  t.match(text, /^sca_evapi_connected 1$/m);
+  // The rest never get a reply: 40 s later the sweep (every 5 s) counts them as timeouts.
+  const real = performance.now.bind(performance);
+  performance.now = () => real() + 41_000;
+  t.teardown(() => { performance.now = real; });
+  await until(() => { void refresh(); return new RegExp(`^sca_notify_total\\{class="timeout"\\} ${sent.length - 2}$`, 'm').test(text); }, 7000, 'the timeouts counted');
+  t.pass(`${sent.length - 2} timeouts counted`);
   t.match(text, /^process_cpu_seconds_total /m);
   t.notMatch(text, /sip:/, 'no AoR or URI in any label');
 });

@@ -7,6 +7,9 @@ import type { Notify } from '../../../service/sca/types.js';
 import { ScaEngine } from '../../../service/sca/engine.js';
 import { RowImage } from '../../support/row-image.js';
 import { AOR, B, B_CONTACT, Bench, CI, SDP, header, uniq } from '../../support/sip-fixture.js';
+import { propertySeed } from '../../support/fc-seed.js';
+
+propertySeed(t);
 
 const PHONES = ['sip:100@10.0.0.11:5060', 'sip:100@10.0.0.12:5060', 'sip:100@10.0.0.13:5060'];
 const MAX = 4;

@@ -5,6 +5,9 @@ import t from 'tap';
 import { callEventInput, subscribeInput } from '../../../service/sca/schemas.js';
 import { ScaEngine } from '../../../service/sca/engine.js';
 import { AOR, B, CI, P1, SDP, reply, request, subscribeMsg } from '../../support/sip-fixture.js';
+import { propertySeed } from '../../support/fc-seed.js';
+
+propertySeed(t);
 
 const seeds = [
   subscribeMsg(P1),

@@ -7,6 +7,7 @@ import t from 'tap';
 import { Committer } from '../../../service/store/committer.js';
 import { StoreError, type Database, type Statement } from '../../../service/store/database.js';
 import { SqliteDatabase } from '../../../service/store/sqlite.js';
+import { waitUntil } from '../../support/wait.js';
 
 const logs: string[] = [];
 const log = { error: (_o: object, m: string) => logs.push(m), warn: (_o: object, m: string) => logs.push(m), info: (_o: object, m: string) => logs.push(m) };
@@ -84,4 +85,64 @@ t.test('a SQLite worker that dies is replaced at the next request; nothing ackno
   t.equal(await c.drain(3000), 0);
   t.same(await rows(db), ['a=1', 'b=1']);
   c.stop();
+});
+
+/** A database in front of the real one whose transactions can be made to fail, recording each attempt. */
+function scripted(real: Database, fail: (statements: readonly Statement[], attempt: number) => StoreError | undefined) {
+  const attempts: Array<{ at: number; keys: string[] }> = [];
+  const db: Database = {
+    kind: 'sqlite', open: () => real.open(), migrate: (...a) => real.migrate(...a), schemaVersion: (x) => real.schemaVersion(x), query: (...a) => real.query(...a), close: () => real.close(),
+    transaction: (s: readonly Statement[]) => {
+      attempts.push({ at: performance.now(), keys: s.map((x) => String(x.params[0])) });
+      const err = fail(s, attempts.length);
+      return err ? Promise.reject(err) : real.transaction(s);
+    },
+  };
+  return { db, attempts };
+}
+
+t.test('an outage is retried with a backoff that doubles from 200 ms; the first write that works ends it', async (t) => {
+  const real = await sqlite(t);
+  const seen: Array<{ msg: string; retryMs?: number }> = [];
+  const keep = { error: (o: object, m: string) => seen.push({ msg: m, ...(o as { retryMs?: number }) }), warn: () => undefined, info: (_o: object, m: string) => seen.push({ msg: m }) };
+  let down = 4;
+  const { db, attempts } = scripted(real, () => (down-- > 0 ? new StoreError('connection refused', true) : undefined));
+  const c = new Committer(db, keep);
+  t.teardown(() => c.stop());
+  await c.commit([put('a', '1')]);
+  t.ok(c.degraded, 'degraded at the first failure, and the commit answered at once');
+  await waitUntil('the queued row written', async () => (await rows(real)).includes('a=1'), { timeoutMs: 10_000 });
+  t.same(seen.filter((l) => l.msg.startsWith('STORE WRITE FAILED')).map((l) => l.retryMs), [200, 400, 800, 1600], 'each retry waits twice as long');
+  const gaps = attempts.slice(1).map((x, i) => x.at - attempts[i]!.at);
+  t.ok(gaps.every((g, i) => g >= 200 * 2 ** i - 5), `and really waited: ${gaps.map(Math.round).join(', ')} ms`);
+  t.equal(attempts.length, 5, 'no attempt between the retries');
+  t.notOk(c.degraded, 'the first write that works ends the outage');
+  t.ok(seen.some((l) => l.msg === 'store is back; queued rows written'));
+  down = 1;
+  await c.commit([put('b', '1')]);
+  t.same(seen.filter((l) => l.msg.startsWith('STORE WRITE FAILED')).map((l) => l.retryMs).at(-1), 200, 'the next outage starts again at 200 ms');
+  t.equal(await c.drain(5000), 0);
+});
+
+t.test('a transient error while rows are retried one by one: the rows before it stay written, the rest are retried', async (t) => {
+  const real = await sqlite(t);
+  const local: string[] = [];
+  const keep = { error: (_o: object, m: string) => local.push(m), warn: () => undefined, info: (_o: object, m: string) => local.push(m) };
+  // The batch fails for its bad row; alone, 'c' then meets an outage once.
+  let cOutage = 1;
+  const { db, attempts } = scripted(real, (s) => {
+    if (s.length === 1 && String(s[0]!.params[0]) === 'c' && cOutage-- > 0) return new StoreError('connection lost', true);
+    return undefined;
+  });
+  const c = new Committer(db, keep);
+  t.teardown(() => c.stop());
+  await c.commit([put('a', '1'), put('c', '1'), put('bad', 'x'.repeat(50)), put('d', '1')]);
+  t.ok(c.degraded, 'the outage during the row-by-row retry makes the store degraded');
+  t.same(await rows(real), ['a=1'], 'the row before it is written');
+  t.equal(await c.drain(5000), 0, 'the rest are retried and written');
+  t.same(await rows(real), ['a=1', 'c=1', 'd=1'], 'every good row, once');
+  t.equal(c.stats.setAside, 1, 'the bad row set aside, once');
+  t.notOk(c.degraded);
+  t.same(attempts.map((x) => x.keys.join('+')), ['a+c+bad+d', 'a', 'c', 'c+bad+d', 'c', 'bad', 'd'],
+    'batch, then one by one until the outage, then the rest as a batch, then one by one past the bad row');
 });
