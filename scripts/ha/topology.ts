@@ -3,7 +3,7 @@
 // compiled service with ha_enabled, each linking to every proxy while it leads). Every process is
 // a child started here and stopped by PID. Used by `npm run ha` (scripts/ha/cli.ts) and the HA
 // suite (test/ha/). Ports come from blocks below the ephemeral range (ports.ts).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -69,12 +69,21 @@ export class Proxy {
     }, 15_000);
   }
 
-  /** kill -9 every process of it (the main one and its children). */
-  kill9(): void {
+  /** kill -9 every process of it (the main one and its children); resolves once they are gone. */
+  async kill9(): Promise<void> {
     const p = this.proc;
     if (!p || !alive(p)) return;
-    try { spawn('pkill', ['-KILL', '-P', String(p.pid)]); } catch { /* none */ }
+    const children = (): number[] => {
+      try {
+        return execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).split('\n').filter((x) => x !== '').map(Number);
+      } catch {
+        return []; // pgrep exits 1 when there is none
+      }
+    };
+    const kids = children();
+    for (const pid of kids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     p.kill('SIGKILL');
+    await waitFor(`proxy ${this.id}'s processes gone`, () => kids.every((pid) => { try { process.kill(pid, 0); return false; } catch { return true; } }) && !alive(p), 10_000);
   }
 
   async stop(): Promise<void> {

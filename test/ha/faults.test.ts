@@ -89,7 +89,7 @@ t.test('T9: proxy B killed and restarted mid-call: the leader relinks, the lost 
   t.equal(call.final.status, 200);
   await sleep(2500);
   const killedAt = Date.now();
-  ha.proxy('B').kill9();
+  await ha.proxy('B').kill9();
   await ha.proxy('B').start();
   const restartedAt = performance.now();
   const leader = await ha.leader(15_000);
