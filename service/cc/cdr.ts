@@ -7,6 +7,8 @@ import type { Cdr } from './types.js';
 export const CDR_FIELDS = [
   'call_id', 'account', 'from', 'to', 'source_ip', 'start', 'connect', 'end', 'setup_seconds', 'duration',
   'billable_seconds', 'connect_fee', 'amount', 'rate_prefix', 'cause', 'code',
+  // Added later: at the end, so that the default line keeps every older column where it was.
+  'duration_ms',
 ] as const;
 export type CdrField = (typeof CDR_FIELDS)[number];
 
@@ -24,6 +26,7 @@ export function cdrValue(c: Cdr, f: CdrField): string {
     case 'end': return iso(c.endMs);
     case 'setup_seconds': return c.setupSeconds.toFixed(3);
     case 'duration': return String(c.durationSeconds);
+    case 'duration_ms': return c.durationMs === undefined ? '' : String(c.durationMs);
     case 'billable_seconds': return String(c.billableSeconds);
     case 'connect_fee': return String(c.connectFee);
     case 'amount': return String(c.amount);

@@ -53,12 +53,18 @@ export const CC_MIGRATIONS: readonly Migration[] = [
     sqlite: [`CREATE TABLE cc_meta (name VARCHAR(32) PRIMARY KEY NOT NULL, value DOUBLE NOT NULL)`],
     mysql: [`CREATE TABLE cc_meta (name VARCHAR(32) PRIMARY KEY NOT NULL, value DOUBLE NOT NULL)`],
   },
+  {
+    // A CDR's exact duration in milliseconds beside its billed seconds (NULL in older rows).
+    version: 3,
+    sqlite: ['ALTER TABLE cc_cdrs ADD COLUMN duration_ms BIGINT'],
+    mysql: ['ALTER TABLE cc_cdrs ADD COLUMN duration_ms BIGINT NULL AFTER duration'],
+  },
 ];
 
 const ACCOUNT_COLUMNS = ['account', 'max_calls', 'max_duration', 'prepaid', 'balance', 'plan'] as const;
 const RATE_COLUMNS = ['plan', 'prefix', 'connect_fee', 'price_per_minute', 'initial_pulse', 'next_pulse'] as const;
 const CDR_COLUMNS = ['call_id', 'account', 'from_uri', 'to_uri', 'source_ip', 'start_ms', 'connect_ms', 'end_ms', 'setup_seconds', 'duration',
-  'billable_seconds', 'connect_fee', 'amount', 'rate_prefix', 'cause', 'code'] as const;
+  'duration_ms', 'billable_seconds', 'connect_fee', 'amount', 'rate_prefix', 'cause', 'code'] as const;
 const CAUSES: readonly EndCause[] = ['caller', 'callee', 'normal', 'limit', 'credit', 'admin', 'stale', 'failed'];
 
 /**
@@ -78,7 +84,7 @@ export function cdrFromRow(r: Row): Cdr {
   return {
     callId: String(r.call_id), account: String(r.account), from: String(r.from_uri), to: String(r.to_uri), sourceIp: String(r.source_ip),
     startMs: Number(r.start_ms), connectMs: n(r.connect_ms), endMs: Number(r.end_ms), setupSeconds: Number(r.setup_seconds),
-    durationSeconds: Number(r.duration), billableSeconds: Number(r.billable_seconds), connectFee: Number(r.connect_fee), amount: Number(r.amount),
+    durationSeconds: Number(r.duration), durationMs: n(r.duration_ms), billableSeconds: Number(r.billable_seconds), connectFee: Number(r.connect_fee), amount: Number(r.amount),
     ratePrefix: r.rate_prefix === null || r.rate_prefix === undefined ? undefined : String(r.rate_prefix),
     cause: CAUSES.includes(r.cause as EndCause) ? (r.cause as EndCause) : 'normal', code: n(r.code),
   };
@@ -204,7 +210,7 @@ export class CcStore {
       case 'cdr': {
         const c = w.cdr;
         return { key: `cdr\u0000${c.callId}`, append: true, statements: [s(this.sql.insertCdr, [callKey(c.callId), c.account, fit(c.from, 512), fit(c.to, 512), fit(c.sourceIp, 64), c.startMs, c.connectMs ?? null,
-          c.endMs, c.setupSeconds, c.durationSeconds, c.billableSeconds, c.connectFee, c.amount, c.ratePrefix ?? null, c.cause, c.code ?? null])] };
+          c.endMs, c.setupSeconds, c.durationSeconds, c.durationMs ?? null, c.billableSeconds, c.connectFee, c.amount, c.ratePrefix ?? null, c.cause, c.code ?? null])] };
       }
       case 'balance': {
         const h = w.change;

@@ -1,27 +1,38 @@
 // CDR lines beside the database: CSV with the operator's fields, to a file and to syslog (through
 // logger, received here on a datagram socket of the test's own).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import t from 'tap';
-import { cdrCsv, csvField } from '../../../service/cc/cdr.js';
+import { CDR_FIELDS, cdrCsv, csvField } from '../../../service/cc/cdr.js';
 import type { Cdr } from '../../../service/cc/types.js';
 import { CdrLog } from '../../../service/store/cdr-log.js';
 
 const cdr = (o: Partial<Cdr> = {}): Cdr => ({
   callId: 'c1@host', account: 'joe@example.com', from: '"Joe, Jr." <sip:joe@example.com>', to: 'sip:200@example.com', sourceIp: '192.0.2.10',
   startMs: Date.UTC(2026, 10, 25, 12, 0, 0), connectMs: Date.UTC(2026, 10, 25, 12, 0, 2), endMs: Date.UTC(2026, 10, 25, 12, 1, 2),
-  setupSeconds: 2, durationSeconds: 60, billableSeconds: 60, connectFee: 5, amount: 65, ratePrefix: '31', cause: 'caller', code: undefined, ...o,
+  setupSeconds: 2, durationSeconds: 60, durationMs: 60_000, billableSeconds: 60, connectFee: 5, amount: 65, ratePrefix: '31', cause: 'caller', code: undefined, ...o,
 });
 const quiet = { error: () => undefined, warn: () => undefined };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Polls until `probe` gives something, or fails loudly after `ms`. */
+async function until<T>(what: string, probe: () => T | undefined | false, ms = 20_000): Promise<T> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+  }
+  throw new Error(`${what}: not within ${ms} ms`);
+}
 
 t.test('CSV: the chosen fields in order, times ISO 8601, fields with commas or quotes quoted', async (t) => {
   t.equal(cdrCsv(cdr(), ['call_id', 'from', 'start', 'duration', 'amount', 'cause', 'code']),
     'c1@host,"""Joe, Jr."" <sip:joe@example.com>",2026-11-25T12:00:00.000Z,60,65,caller,');
   t.equal(csvField('a\r\nb'), 'a\\x0D\\x0Ab', 'a line break never splits a CDR line');
+  t.equal(cdrCsv(cdr({ durationSeconds: 1, durationMs: 35, billableSeconds: 30 }), ['duration', 'duration_ms', 'billable_seconds']), '1,35,30', 'the exact duration beside the billed seconds');
+  t.equal(cdrCsv(cdr({ durationMs: undefined }), ['duration_ms']), '', 'unknown for a CDR stored before it was kept');
+  t.equal(CDR_FIELDS.at(-1), 'duration_ms', 'added at the end of the default line: the older columns stay where they were');
 });
 
 /** A CSV line's cells as a spreadsheet reads them (RFC 4180 quoting). */
@@ -89,11 +100,10 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])
 f = open(sys.argv[2], 'ab', buffering=0)
 while True: f.write(s.recv(65536) + b'\\n')`, sock, got]);
   t.teardown(() => server.kill());
-  for (let i = 0; i < 50; i++) { try { readFileSync(sock); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') break; } await sleep(20); }
+  await until('the test\'s syslog socket', () => existsSync(sock));
   const out = new CdrLog({ file: '', syslog: true, syslogSocket: sock, syslogTag: 'sca-cc-cdr', fields: ['call_id', 'amount'], log: quiet });
   out.write([cdr(), cdr({ callId: '=1+1\x1b]0;pwned\x07', amount: 7 })]);
-  let text = '';
-  for (let i = 0; i < 100 && !text.includes(',7'); i++) { await sleep(20); try { text = readFileSync(got, 'utf8'); } catch { /* not yet */ } }
+  const text = await until('both lines at the syslog socket', () => (existsSync(got) && readFileSync(got, 'utf8').includes(',7') ? readFileSync(got, 'utf8') : undefined));
   await out.close();
   t.match(text, /<134>.*sca-cc-cdr.*: c1@host,65/, 'local0.info, tagged');
   t.match(text, /sca-cc-cdr.*: "'=1\+1\\x1B\]0;pwned\\x07",7/, 'neutralized and escaped in syslog too');
