@@ -6,8 +6,8 @@ import { CallControlSocketServer } from '../kamailio/call-control-socket.js';
 import { DialogRpc } from '../kamailio/dialog-rpc.js';
 import { CcMetrics } from '../metrics/cc.js';
 import { CC_METHODS } from '../rpc/cc-methods.js';
-import { CcStore } from '../store/cc-tables.js';
-import { CdrLog } from '../store/cdr-log.js';
+import { asStored, CcStore } from '../store/cc-tables.js';
+import { CdrFile, CdrSyslog } from '../store/cdr-log.js';
 import { Committer } from '../store/committer.js';
 import { CcDialogs } from './cc-dialogs.js';
 import { linkDoor } from './cc-link-door.js';
@@ -42,16 +42,25 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
   const committer = new Committer(db, deps.log.child({ component: 'store', engine: 'cc' }));
   const store = new CcStore(db, () => committer.settled(2000));
   const dialogs = new DialogRpc({ address: config.cc_jsonrpc_address, log });
-  const cdrLog = new CdrLog({
-    file: config.cc_cdr_file, syslog: config.cc_cdr_syslog, syslogSocket: config.cc_cdr_syslog_socket, syslogTag: config.cc_cdr_syslog_tag,
-    fields: config.cc_cdr_fields, log,
+  const syslog = config.cc_cdr_syslog
+    ? new CdrSyslog({ syslogSocket: config.cc_cdr_syslog_socket, syslogTag: config.cc_cdr_syslog_tag, fields: config.cc_cdr_fields, log })
+    : undefined;
+  // The CDR file follows the CDR table (a cursor in the store): a write that fails is retried and
+  // the file catches up, no line lost or repeated.
+  const cdrFile = config.cc_cdr_file === '' ? undefined : new CdrFile({
+    file: config.cc_cdr_file, fields: config.cc_cdr_fields, log,
+    source: store.cdrSource((changes) => void committer.commit(changes)),
+    storeLag: () => (committer.pending > 0 ? committer.settled(10_000) : undefined),
   });
   const runner: EffectsRunner<CcWrite> = new EffectsRunner<CcWrite>({
     // The CDR lines are written once their rows are committed.
     commit: async (writes, within) => {
       await committer.commit(store.changes(writes), within);
       const cdrs = writes.flatMap((w) => (w.kind === 'cdr' ? [w.cdr] : []));
-      cdrLog.write(cdrs);
+      if (cdrs.length > 0) {
+        syslog?.write(cdrs.map(asStored));
+        cdrFile?.kick();
+      }
       metrics.billed(cdrs);
     },
     sendNotifies: () => undefined,
@@ -65,7 +74,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
   /** What Kamailio waits for (socket replies, link answers) goes after db_write_timeout even without its commit. */
   const answerWithin = config.db_write_timeout * 1000;
   const kamailio = new CcDialogs({ engine, dialogs, run, clock, log, changed: deps.changed });
-  const metrics = new CcMetrics(deps.registry, engine, committer, kamailio, clock);
+  const metrics = new CcMetrics(deps.registry, engine, committer, kamailio, clock, cdrFile);
 
   const decided = (req: Pick<AdmitRequest, 'callId'>, d: Decision, startedAt: number, door: 'socket' | 'link'): void => {
     const level = d.result === 'admitted' || d.result === 'untracked' ? 'info' : 'warn';
@@ -108,10 +117,11 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
     // At most VIEW_ACCOUNTS accounts: sent whole after every change.
     view: { all: (now) => ({ accounts: accountsView(engine, now) }), changes: (now) => ({ accounts: accountsView(engine, now) }), forget: () => undefined },
     status: () => ({
-      ready: socketError === undefined, degraded: committer.degraded,
+      ready: socketError === undefined, degraded: committer.degraded || cdrFile?.error !== undefined,
       detail: {
         pending_rows: committer.pending, socket: socket ? config.call_control_socket : 'off', socket_error: socketError, connections: socket?.connections ?? 0,
         calls_overrunning: engine.overrunning(clock()),
+        ...(cdrFile ? { cdr_file: { file: cdrFile.path, lines_behind: cdrFile.behind, error: cdrFile.error } } : {}),
       },
     }),
 
@@ -135,6 +145,8 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
         if (engine.countCalls() > 0) void committer.commit([store.aliveChange(clock())]);
       }, 1000);
       alive.unref();
+      // The file catches up with CDRs committed while it could not be written (or the service was down).
+      cdrFile?.start();
     },
 
     async stop() {
@@ -143,8 +155,11 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
       await socket?.close();
       runner.stop();
       dialogs.close();
-      await cdrLog.close();
+      syslog?.close();
       const left = await committer.drain(5000);
+      // The lines of the rows just written, and the file's cursor after them.
+      await cdrFile?.close();
+      await committer.drain(1000);
       committer.stop();
       if (left > 0) log.error({ rows: left }, 'STORE: rows not written at shutdown (the database did not take them)');
       return left;

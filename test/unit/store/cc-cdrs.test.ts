@@ -36,4 +36,26 @@ for (const backend of BACKENDS) {
     t.same([old!.durationSeconds, old!.durationMs], [9, undefined], 'an older row has no exact duration');
     t.same([cdrView(now!).duration, cdrView(now!).duration_ms, cdrView(old!).duration_ms], [1, 35, null], 'cc.cdrs shows both');
   });
+
+  t.test(`${backend.name}: the CDR file's reading of the table: in id order from a cursor, which is stored`, async (t) => {
+    const fresh = await backend.fresh();
+    const db = openDatabase(fresh.url);
+    await db.open();
+    t.teardown(() => db.close());
+    const store = new CcStore(db);
+    await store.migrate();
+    const committer = new Committer(db, quiet);
+    const source = store.cdrSource((changes) => void committer.commit(changes));
+    t.same([await source.lastId(), await source.cursor(), await source.after(0, 10)], [0, undefined, []], 'an empty table');
+    await committer.commit(store.changes(['a', 'b', 'c', 'd'].map((id, i) => ({ kind: 'cdr' as const, cdr: cdr({ callId: id, startMs: T - i }) }))));
+    const all = await source.after(0, 10);
+    t.same(all.map((r) => r.cdr.callId), ['a', 'b', 'c', 'd'], 'in the order they were written, not by start');
+    const ids = all.map((r) => r.id);
+    t.same((await source.after(ids[1]!, 1)).map((r) => r.cdr.callId), ['c'], 'after an id, at most limit');
+    t.same([await source.countAfter(ids[0]!), await source.nthAfter(ids[0]!, 2), await source.nthAfter(ids[0]!, 9), await source.lastId()], [3, ids[2], undefined, ids[3]]);
+    source.saveCursor({ lastId: ids[2]!, file: '2049:123456789012', offset: 1234 });
+    source.saveCursor({ lastId: ids[3]!, file: '2049:123456789012', offset: 5678 });
+    await committer.drain(2000);
+    t.same(await source.cursor(), { lastId: ids[3], file: '2049:123456789012', offset: 5678 }, 'the latest cursor');
+  });
 }
