@@ -128,8 +128,12 @@ export class CdrFile {
   behind = 0;
   readonly stats = { errors: 0, lines: 0 };
 
+  /** The source, its failures marked as the database's (not the file's). */
+  private readonly db: CdrSource;
+
   constructor(private readonly opts: CdrFileOptions) {
     this.retryMs = opts.minRetryMs ?? 500;
+    this.db = fromDatabase(opts.source);
   }
 
   get path(): string {
@@ -169,7 +173,7 @@ export class CdrFile {
       do {
         this.countAgain = false;
         try {
-          if (this.cur) this.behind = await this.opts.source.countAfter(this.cur.lastId);
+          if (this.cur) this.behind = await this.db.countAfter(this.cur.lastId);
         } catch {
           // the database cannot say: the last count stands
         }
@@ -190,7 +194,7 @@ export class CdrFile {
     try {
       await this.ensureOpen();
       for (;;) {
-        const rows = await this.opts.source.after(this.cur!.lastId, BATCH);
+        const rows = await this.db.after(this.cur!.lastId, BATCH);
         if (rows.length > 0) await this.append(rows);
         if (rows.length < BATCH) break;
       }
@@ -240,8 +244,8 @@ export class CdrFile {
     if (!this.loaded) {
       // The first time (or a store of an older release, which wrote its lines from memory): the
       // file goes on from the calls that end from now on, even if it cannot be opened yet.
-      const stored = await this.opts.source.cursor();
-      this.cur = stored ?? { lastId: await this.opts.source.lastId(), file: FIRST, offset: 0 };
+      const stored = await this.db.cursor();
+      this.cur = stored ?? { lastId: await this.db.lastId(), file: FIRST, offset: 0 };
       if (!stored) this.opts.source.saveCursor(this.cur);
       this.loaded = true;
     }
@@ -279,9 +283,9 @@ export class CdrFile {
         }
         let lastId = cur.lastId;
         if (lines > 0) {
-          const nth = await this.opts.source.nthAfter(cur.lastId, lines);
+          const nth = await this.db.nthAfter(cur.lastId, lines);
           if (nth === undefined) this.opts.log.warn({ file: this.opts.file, lines }, 'CDR file has more lines past its cursor than the database has CDRs');
-          lastId = nth ?? await this.opts.source.lastId();
+          lastId = nth ?? await this.db.lastId();
         }
         this.move({ lastId, file: id, offset: end });
       } else if (cur.file === id) {
@@ -311,8 +315,8 @@ export class CdrFile {
     if (first || Date.now() - this.remindedAt >= REMIND_MS) {
       this.remindedAt = Date.now();
       if (first) this.writtenSinceFailure = 0;
-      this.opts.log.error({ file: this.opts.file, err: err.message, behind: this.behind, retryMs: this.retryMs },
-        first ? 'CDR FILE WRITE FAILED: CDR lines are behind the database; retrying' : 'CDR lines are still behind the database');
+        const what = err instanceof DatabaseError ? 'CDR LINES BEHIND: the CDR table cannot be read; retrying' : 'CDR FILE WRITE FAILED: CDR lines are behind the database; retrying';
+      this.opts.log.error({ file: this.opts.file, err: err.message, behind: this.behind, retryMs: this.retryMs }, first ? what : 'CDR lines are still behind the database');
     }
     if (this.closed) return;
     this.retry = setTimeout(() => {
@@ -346,6 +350,23 @@ export class CdrFile {
     this.retry = undefined;
     await this.closeFile();
   }
+}
+
+/** A failure to read the CDR table (not to write the file). */
+class DatabaseError extends Error {}
+
+function fromDatabase(s: CdrSource): CdrSource {
+  const tag = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+    try {
+      return await f(...a);
+    } catch (err) {
+      throw new DatabaseError((err as Error).message);
+    }
+  };
+  return {
+    after: tag(s.after.bind(s)), countAfter: tag(s.countAfter.bind(s)), nthAfter: tag(s.nthAfter.bind(s)), lastId: tag(s.lastId.bind(s)),
+    cursor: tag(s.cursor.bind(s)), saveCursor: s.saveCursor.bind(s),
+  };
 }
 
 async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {

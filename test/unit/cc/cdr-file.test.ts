@@ -7,7 +7,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import type { Cdr } from '../../../service/cc/types.js';
 import { CcStore } from '../../../service/store/cc-tables.js';
-import { CdrFile } from '../../../service/store/cdr-log.js';
+import { CdrFile, type CdrSource } from '../../../service/store/cdr-log.js';
 import { Committer } from '../../../service/store/committer.js';
 import { openDatabase } from '../../../service/store/open-database.js';
 
@@ -48,8 +48,8 @@ async function setup(t: Test) {
       await committer.commit(store.changes(ids.map((callId, i) => ({ kind: 'cdr' as const, cdr: cdr({ callId, startMs: T + seq * 10 + i }) }))));
       return ids;
     },
-    file(file: string): CdrFile {
-      const f = new CdrFile({ file, fields: ['call_id', 'amount'], source: store.cdrSource((c) => void committer.commit(c)), log, minRetryMs: 20, maxRetryMs: 100 });
+    file(file: string, wrap: (s: CdrSource) => CdrSource = (x) => x): CdrFile {
+      const f = new CdrFile({ file, fields: ['call_id', 'amount'], source: wrap(store.cdrSource((c) => void committer.commit(c))), log, minRetryMs: 20, maxRetryMs: 100 });
       files.push(f);
       return f;
     },
@@ -173,4 +173,21 @@ t.test('a file that cannot be written: the lines are behind, said once, retried,
   await until('caught up', () => f.error === undefined && f.behind === 0);
   t.equal(readFileSync(file, 'utf8'), lines(during), 'the CDRs of the outage, once each');
   t.match(s.logs.at(-1), { level: 'info', msg: 'CDR file caught up with the database', o: { lines: 4 } });
+});
+
+t.test('the CDR table cannot be read (the database away): said as such, and the file catches up when it is back', async (t) => {
+  const s = await setup(t);
+  const file = path.join(s.dir, 'cdr.csv');
+  let away = false;
+  const f = s.file(file, (src) => ({ ...src, after: async (id, limit) => { if (away) throw new Error('connect ECONNREFUSED'); return src.after(id, limit); } }));
+  f.start();
+  await f.idle();
+  away = true;
+  const during = await s.add(2);
+  f.kick();
+  await until('the failure', () => f.error !== undefined);
+  t.match(s.logs.find((l) => l.level === 'error'), { msg: 'CDR LINES BEHIND: the CDR table cannot be read; retrying', o: { err: 'connect ECONNREFUSED', behind: 2 } });
+  away = false;
+  await until('caught up', () => f.error === undefined && f.behind === 0);
+  t.equal(readFileSync(file, 'utf8'), lines(during));
 });
