@@ -82,6 +82,11 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
     metrics.decided(door, (performance.now() - startedAt) / 1000);
   };
 
+  // The socket door is what Kamailio asks, and it is off: call_control() fails, every call goes on
+  // uncounted (one WARN per call in kamailio.log). Said at start and in /readyz.
+  const doorOff = config.cc_door === 'socket' && config.call_control_socket === ''
+    ? 'call_control_socket is empty while cc_door is socket: Kamailio\'s call_control module cannot reach the service and every call goes on uncounted (set call_control_socket to its socket_name, or cc_door=link for cc-routes.cfg, or cc_door=none)'
+    : undefined;
   let socketError: string | undefined;
   let socketClients = 0;
   const socket = config.call_control_socket === '' ? undefined : new CallControlSocketServer({
@@ -119,6 +124,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
     status: () => ({
       ready: socketError === undefined, degraded: committer.degraded || cdrFile?.error !== undefined,
       detail: {
+        door: config.cc_door, ...(doorOff ? { warning: `CALL CONTROL OFF: ${doorOff}` } : {}),
         pending_rows: committer.pending, socket: socket ? config.call_control_socket : 'off', socket_error: socketError, connections: socket?.connections ?? 0,
         calls_overrunning: engine.overrunning(clock()),
         ...(cdrFile ? { cdr_file: { file: cdrFile.path, lines_behind: cdrFile.behind, error: cdrFile.error } } : {}),
@@ -131,6 +137,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
       if (skipped > 0) log.warn({ skipped }, 'bad rows skipped while restoring');
       await runner.run(engine.restore(snapshot));
       log.info({ accounts: snapshot.accounts.length, rates: snapshot.rates.length, calls: snapshot.calls.length }, 'call control restored');
+      if (doorOff) log.warn({ door: config.cc_door, call_control_socket: '' }, `CALL CONTROL OFF: ${doorOff}`);
       // A socket that cannot be opened leaves the rest of the service working; /readyz says why.
       await socket?.listen().then(() => { socketError = undefined; }, (err: unknown) => {
         socketError = (err as Error).message;
