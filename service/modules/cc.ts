@@ -135,6 +135,9 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
       await store.migrate();
       const { snapshot, skipped } = await store.load();
       if (skipped > 0) log.warn({ skipped }, 'bad rows skipped while restoring');
+      // The CDR file takes its cursor before any call can end, and catches up with CDRs committed
+      // while it could not be written (or the service was down).
+      await cdrFile?.start();
       await runner.run(engine.restore(snapshot));
       log.info({ accounts: snapshot.accounts.length, rates: snapshot.rates.length, calls: snapshot.calls.length }, 'call control restored');
       if (doorOff) log.warn({ door: config.cc_door, call_control_socket: '' }, `CALL CONTROL OFF: ${doorOff}`);
@@ -152,8 +155,6 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
         if (engine.countCalls() > 0) void committer.commit([store.aliveChange(clock())]);
       }, 1000);
       alive.unref();
-      // The file catches up with CDRs committed while it could not be written (or the service was down).
-      cdrFile?.start();
     },
 
     async stop() {

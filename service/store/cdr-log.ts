@@ -241,14 +241,7 @@ export class CdrFile {
    * brings the cursor and the file into line.
    */
   private async ensureOpen(): Promise<void> {
-    if (!this.loaded) {
-      // The first time (or a store of an older release, which wrote its lines from memory): the
-      // file goes on from the calls that end from now on, even if it cannot be opened yet.
-      const stored = await this.db.cursor();
-      this.cur = stored ?? { lastId: await this.db.lastId(), file: FIRST, offset: 0 };
-      if (!stored) this.opts.source.saveCursor(this.cur);
-      this.loaded = true;
-    }
+    await this.load();
     if (this.fh && this.cur) {
       const now = await stat(this.opts.file, { bigint: true }).catch(() => undefined);
       if (now && `${now.dev}:${now.ino}` === this.cur.file) {
@@ -315,7 +308,7 @@ export class CdrFile {
     if (first || Date.now() - this.remindedAt >= REMIND_MS) {
       this.remindedAt = Date.now();
       if (first) this.writtenSinceFailure = 0;
-        const what = err instanceof DatabaseError ? 'CDR LINES BEHIND: the CDR table cannot be read; retrying' : 'CDR FILE WRITE FAILED: CDR lines are behind the database; retrying';
+      const what = err instanceof DatabaseError ? 'CDR LINES BEHIND: the CDR table cannot be read; retrying' : 'CDR FILE WRITE FAILED: CDR lines are behind the database; retrying';
       this.opts.log.error({ file: this.opts.file, err: err.message, behind: this.behind, retryMs: this.retryMs }, first ? what : 'CDR lines are still behind the database');
     }
     if (this.closed) return;
@@ -333,8 +326,23 @@ export class CdrFile {
     await fh?.close().catch(() => undefined);
   }
 
-  /** Starts with what the table has past the cursor. */
-  start(): void {
+  /** The stored cursor, or a new one at the table's last CDR. */
+  private async load(): Promise<void> {
+    if (this.loaded) return;
+    // The first time (or a store of an older release, which wrote its lines from memory): the
+    // file goes on from the calls that end from now on, even if it cannot be opened yet.
+    const stored = await this.db.cursor();
+    this.cur = stored ?? { lastId: await this.db.lastId(), file: FIRST, offset: 0 };
+    if (!stored) this.opts.source.saveCursor(this.cur);
+    this.loaded = true;
+  }
+
+  /**
+   * Takes the cursor (before any call can end: the first time, the file starts exactly after the
+   * CDRs already in the table), then appends what the table has past it.
+   */
+  async start(): Promise<void> {
+    await this.load().catch(() => undefined); // the first pass tries again, and says why
     this.kick();
   }
 

@@ -73,7 +73,7 @@ t.test('the file starts with the calls that end once it is configured, then foll
   await s.add(3);
   const file = path.join(s.dir, 'sub', 'cdr.csv');
   const f = s.file(file);
-  f.start();
+  await f.start();
   await f.idle();
   t.equal(readFileSync(file, 'utf8'), '', 'the CDRs of before are not written out (a store of an older release wrote them itself)');
   const later = await s.add(2);
@@ -90,7 +90,7 @@ t.test('after a crash: lines past the stored cursor are not written again, an un
   const s = await setup(t);
   const file = path.join(s.dir, 'cdr.csv');
   const f = s.file(file);
-  f.start();
+  await f.start();
   await f.idle();
   const first = await s.add(3);
   f.kick();
@@ -102,7 +102,7 @@ t.test('after a crash: lines past the stored cursor are not written again, an un
   const next = await s.add(2);
   appendFileSync(file, `${next[0]},`);
   const again = s.file(file);
-  again.start();
+  await again.start();
   await again.idle();
   t.equal(readFileSync(file, 'utf8'), lines([...first, ...next]), 'each CDR once, every line whole');
   t.ok(s.logs.some((l) => l.level === 'warn' && /unfinished last line was cut off/.test(l.msg)), 'the repair is logged');
@@ -113,7 +113,7 @@ t.test('rotated (moved away, or removed): the next lines go to a new file at the
   const s = await setup(t);
   const file = path.join(s.dir, 'cdr.csv');
   const f = s.file(file);
-  f.start();
+  await f.start();
   await f.idle();
   const before = await s.add(2);
   f.kick();
@@ -137,7 +137,7 @@ t.test('cut short in place (copytruncate): the lines go on from its end, and a r
   const s = await setup(t);
   const file = path.join(s.dir, 'cdr.csv');
   const f = s.file(file);
-  f.start();
+  await f.start();
   await f.idle();
   await s.add(3);
   f.kick();
@@ -150,7 +150,7 @@ t.test('cut short in place (copytruncate): the lines go on from its end, and a r
   t.match(await s.cursor(), { lastId: 5, offset: Buffer.byteLength(lines(after)) }, 'the cursor knows where the file ends now');
   await f.close();
   const again = s.file(file);
-  again.start();
+  await again.start();
   await again.idle();
   t.equal(readFileSync(file, 'utf8'), lines(after), 'nothing written twice after a restart');
 });
@@ -160,7 +160,7 @@ t.test('a file that cannot be written: the lines are behind, said once, retried,
   const file = path.join(s.dir, 'cdr.csv');
   mkdirSync(file); // open() fails: EISDIR
   const f = s.file(file);
-  f.start();
+  await f.start();
   await until('the first failure', () => f.error !== undefined);
   const during = await s.add(4);
   f.kick();
@@ -180,7 +180,7 @@ t.test('the CDR table cannot be read (the database away): said as such, and the 
   const file = path.join(s.dir, 'cdr.csv');
   let away = false;
   const f = s.file(file, (src) => ({ ...src, after: async (id, limit) => { if (away) throw new Error('connect ECONNREFUSED'); return src.after(id, limit); } }));
-  f.start();
+  await f.start();
   await f.idle();
   away = true;
   const during = await s.add(2);
