@@ -100,11 +100,14 @@ export function dashboard(): Record<string, unknown> {
   row('Store');
   timeseries('Rows waiting for the database', 'none', [
     [`sum(sca_store_pending_rows{${I}})`, 'sca'], [`sum(cc_store_pending_rows{${I}})`, 'cc'],
-  ], 'Rows changed and not yet committed: the store lag (it grows while the database is away and drains when it is back)', 12);
+  ], 'Rows changed and not yet committed: the store lag (it grows while the database is away and drains when it is back)', 8);
   timeseries('Store errors', 'none', [
     [`sum(increase(sca_store_errors_total{${I}}[$__rate_interval]))`, 'sca write failures'], [`sum(increase(cc_store_errors_total{${I}}[$__rate_interval]))`, 'cc write failures'],
     [`sum(increase(sca_store_rows_set_aside_total{${I}}[$__rate_interval]))`, 'rows refused and set aside'],
-  ], 'Failed writes (retried from memory) and rows the database refused for their content', 12);
+  ], 'Failed writes (retried from memory) and rows the database refused for their content', 8);
+  timeseries('CDR lines behind', 'none', [
+    [`max(cc_cdr_lines_behind{${I}})`, 'CDRs not in the file yet'], [`sum(increase(cc_cdr_file_errors_total{${I}}[$__rate_interval]))`, 'failed attempts'],
+  ], 'CDRs in the database whose lines the CDR file (cc_cdr_file) lacks: it could not be written (a full disk, a file that cannot be opened) and is retried; it catches up from the database once it can. 0 while it keeps up', 8);
 
   row('Process');
   timeseries('CPU', 'percentunit', [[`sum(rate(process_cpu_seconds_total{${I}}[$__rate_interval]))`, 'cpu']], 'Share of one core', 8);

@@ -17,7 +17,8 @@
 # DIR (default .stack/<sip-port>) holds the pid files, Kamailio's control socket, the call-control
 # socket (cc.sock), the logs (kamailio.log, service.log) and the service's store (sca.sqlite).
 # Call control goes through Kamailio's stock call_control module, or with --cc-link through
-# kamailio/cc-routes.cfg. --auth-db turns digest authentication on (WITH_AUTH), users from the
+# kamailio/cc-routes.cfg (the service is told which: cc_door, so that it can say when the door
+# Kamailio asks is off, e.g. --set call_control_socket=). --auth-db turns digest authentication on (WITH_AUTH), users from the
 # subscriber table of that SQLite file. --define passes a define to kamailio.cfg (-A), e.g.
 # CC_FAIL_CLOSED or 'CC_PCC_TRUSTED="10.0.0.0/8"'. --set passes service settings (see service/config.ts).
 # `start` returns once Kamailio listens and the service is connected to it (/readyz 200).
@@ -26,7 +27,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 cmd=${1:-}; shift || true
-SIP_IP=127.0.0.1; SIP_PORT=5060; EVAPI_PORT=""; HTTP_PORT=""; JSONRPC_PORT=""; DOMAIN=pbx.example.com; DIR=""; SETS=(); KDEFS=()
+SIP_IP=127.0.0.1; SIP_PORT=5060; EVAPI_PORT=""; HTTP_PORT=""; JSONRPC_PORT=""; DOMAIN=pbx.example.com; DIR=""; SETS=(); KDEFS=(); CC_DOOR=socket
 while [ $# -gt 0 ]; do
   case $1 in
     --sip-ip) SIP_IP=$2; shift 2;;
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
     --evapi-port) EVAPI_PORT=$2; shift 2;;
     --http-port) HTTP_PORT=$2; shift 2;;
     --jsonrpc-port) JSONRPC_PORT=$2; shift 2;;
-    --cc-link) KDEFS+=(-A WITH_CC_LINK); shift;;
+    --cc-link) KDEFS+=(-A WITH_CC_LINK); CC_DOOR=link; shift;;
     --auth-db) KDEFS+=(-A WITH_AUTH -A "DB_URL=\"sqlite://$2\""); shift 2;;
     --define) KDEFS+=(-A "$2"); shift 2;;
     --domain) DOMAIN=$2; shift 2;;
@@ -63,7 +64,7 @@ stop_pid() { # stop_pid PIDFILE: TERM, wait up to 5 s, then KILL
 start_service() {
   node "$ROOT/dist/service/main.js" --set "evapi_address=127.0.0.1:$EVAPI_PORT" \
     --set "http_port=$HTTP_PORT" --set "db_url=sqlite:$DIR/sca.sqlite" --set "call_control_socket=$DIR/cc.sock" \
-    --set "cc_jsonrpc_address=udp:127.0.0.1:$JSONRPC_PORT" ${SETS[@]+"${SETS[@]}"} >>"$DIR/service.log" 2>&1 &
+    --set "cc_jsonrpc_address=udp:127.0.0.1:$JSONRPC_PORT" --set "cc_door=$CC_DOOR" ${SETS[@]+"${SETS[@]}"} >>"$DIR/service.log" 2>&1 &
   echo $! >"$DIR/service.pid"
 }
 
@@ -87,6 +88,22 @@ wait_ready() {
 
 ready() {
   node -e "fetch('http://127.0.0.1:$HTTP_PORT/readyz').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"
+}
+
+# The call-control line of the summary, from what the service says in /readyz: its door, its
+# socket, and why calls would go uncounted.
+cc_summary() {
+  node -e "
+    const [url, given] = process.argv.slice(1);
+    fetch(url).then((r) => r.json()).then((b) => {
+      const d = (b.modules && b.modules.cc && b.modules.cc.detail) || {};
+      if (d.warning) console.log('  call control         ' + d.warning);
+      else if (d.door === 'link') console.log('  call control         the link door (kamailio/cc-routes.cfg)');
+      else if (d.door === 'none') console.log('  call control         not used (cc_door=none)');
+      else if (d.socket !== given) console.log('  call control         WARNING: the service listens on ' + d.socket + ' but Kamailio\\'s call_control module is given ' + given + ': calls go on uncounted');
+      else console.log('  call-control socket  ' + d.socket + ' (Kamailio\\'s call_control module)');
+    }, () => console.log('  call control         (unknown: /readyz did not answer)'));
+  " "http://127.0.0.1:$HTTP_PORT/readyz" "$DIR/cc.sock"
 }
 
 healthy() {
@@ -121,7 +138,7 @@ stack up: Kamailio + sca-service
                        shared line: Polycom reg.1.type=shared, Yealink account.1.shared_line=1)
   live view            http://127.0.0.1:$HTTP_PORT/
   commands             node bin/sca-ctl.js --url http://127.0.0.1:$HTTP_PORT <sca.*|cc.*> (sca-ctl --help)
-  call-control socket  $DIR/cc.sock (Kamailio's call_control module)
+$(cc_summary)
   logs and store       $DIR (kamailio.log, service.log, sca.sqlite)
   stop with            npm stop$( [ "$SIP_PORT" = 5060 ] || echo " -- --sip-port $SIP_PORT" )    status: npm run status
 INFO

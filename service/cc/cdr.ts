@@ -7,6 +7,8 @@ import type { Cdr } from './types.js';
 export const CDR_FIELDS = [
   'call_id', 'account', 'from', 'to', 'source_ip', 'start', 'connect', 'end', 'setup_seconds', 'duration',
   'billable_seconds', 'connect_fee', 'amount', 'rate_prefix', 'cause', 'code',
+  // Added later: at the end, so that the default line keeps every older column where it was.
+  'duration_ms',
 ] as const;
 export type CdrField = (typeof CDR_FIELDS)[number];
 
@@ -24,6 +26,7 @@ export function cdrValue(c: Cdr, f: CdrField): string {
     case 'end': return iso(c.endMs);
     case 'setup_seconds': return c.setupSeconds.toFixed(3);
     case 'duration': return String(c.durationSeconds);
+    case 'duration_ms': return c.durationMs === undefined ? '' : String(c.durationMs);
     case 'billable_seconds': return String(c.billableSeconds);
     case 'connect_fee': return String(c.connectFee);
     case 'amount': return String(c.amount);
@@ -33,7 +36,28 @@ export function cdrValue(c: Cdr, f: CdrField): string {
   }
 }
 
-/** A CSV field: quoted when it holds a comma, a quote, CR, LF or leading/trailing space. */
-export const csvField = (v: string): string => (/[",\r\n]|^\s|\s$/.test(v) ? `"${v.replace(/"/g, '""').replace(/[\r\n]/g, ' ')}"` : v);
+/** Control characters: C0 (tab, CR, LF, ESC, BEL ...), DEL and C1 (CSI ...). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+/** A first character a spreadsheet reads as a formula (OWASP's CSV injection list). */
+const FORMULA = /^[=+\-@\t\r]/;
+
+/**
+ * A value made harmless for a CSV reader, a terminal and syslog: a backslash becomes `\\`, a control
+ * character `\xHH` (so nothing is lost, and no line is ever split), and a value that starts with
+ * `=`, `+`, `-`, `@`, tab or CR gets a leading `'` so that a spreadsheet shows it as text.
+ */
+export function neutralize(v: string): string {
+  const escaped = v.replace(/\\/g, '\\\\').replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  return FORMULA.test(v) ? `'${escaped}` : escaped;
+}
+
+/**
+ * A CSV field: neutralized (see above), then quoted when it holds a comma, a quote or
+ * leading/trailing space, or was neutralized as a formula (OWASP: the cell quoted too).
+ */
+export const csvField = (raw: string): string => {
+  const v = neutralize(raw);
+  return /[",]|^\s|\s$/.test(v) || FORMULA.test(raw) ? `"${v.replace(/"/g, '""')}"` : v;
+};
 
 export const cdrCsv = (c: Cdr, fields: readonly CdrField[]): string => fields.map((f) => csvField(cdrValue(c, f))).join(',');

@@ -11,6 +11,12 @@ const sipReply = z.string().regex(/^[3-6]\d\d [^\r\n]{1,100}$/, 'a SIP code 300-
 export const ccConfigSchema = z.object({
   /** Where the stock call_control module connects ("" turns the socket off). */
   call_control_socket: z.string().default('/var/run/callcontrol/socket'),
+  /**
+   * The door Kamailio's script asks: `socket` (call_control.so, kamailio.cfg's default), `link`
+   * (cc-routes.cfg, -A WITH_CC_LINK, no socket needed) or `none` (no call control in the script).
+   * With `socket` and no call_control_socket every call would go on uncounted: the service says so.
+   */
+  cc_door: z.enum(['socket', 'link', 'none']).default('socket'),
   /** Mode and group of the socket file, so that Kamailio's user can connect (octal text or number). */
   call_control_socket_mode: z.union([z.number().int().min(0).max(0o777), z.string().regex(/^0?[0-7]{3}$/).transform((s) => Number.parseInt(s, 8))]).default(0o660),
   call_control_socket_group: z.string().min(1).optional(),

@@ -440,11 +440,13 @@ export class CcEngine {
       e.writes.push({ kind: 'account', id: account.id, value: after });
       e.writes.push({ kind: 'balance', change: { account: account.id, at: now, amount: -amount, balance: after.balance, note: `call ${call.callId}`, who: 'call' } });
     }
+    const connectMs = call.connectedAt === undefined ? undefined : Math.round(call.connectedAt * 1000);
+    const endMs = Math.round(now * 1000);
     const cdr: Cdr = {
       callId: call.callId, account: call.account, from: call.from, to: call.to, sourceIp: call.sourceIp,
-      startMs: Math.round(call.createdAt * 1000), connectMs: call.connectedAt === undefined ? undefined : Math.round(call.connectedAt * 1000),
-      endMs: Math.round(now * 1000),
-      setupSeconds: Math.max(0, (call.connectedAt ?? now) - call.createdAt), durationSeconds: duration,
+      startMs: Math.round(call.createdAt * 1000), connectMs, endMs,
+      // The billed seconds round up (a 35 ms call is 1 s); the exact time is kept beside them.
+      setupSeconds: Math.max(0, (call.connectedAt ?? now) - call.createdAt), durationSeconds: duration, durationMs: connectMs === undefined ? 0 : Math.max(0, endMs - connectMs),
       billableSeconds: call.rate ? billableSeconds(duration, call.rate) : duration,
       connectFee: call.rate && duration > 0 ? call.rate.connectFee : 0, amount, ratePrefix: call.rate?.prefix, cause, code,
     };

@@ -98,7 +98,13 @@ export interface Cdr {
   readonly connectMs: number | undefined;
   readonly endMs: number;
   readonly setupSeconds: number;
+  /**
+   * The seconds billed from answer to end: whole seconds started (1 ms tolerance: see
+   * billedDuration), never past the call's limit. The pulses apply to these.
+   */
   readonly durationSeconds: number;
+  /** The exact time from answer to end, milliseconds (informational); undefined in CDRs stored before it was kept. */
+  readonly durationMs: number | undefined;
   readonly billableSeconds: number;
   readonly connectFee: number;
   readonly amount: number;

@@ -14,7 +14,8 @@ export class CcMetrics {
   private readonly latency: Histogram<'door'>;
   private readonly spent: Counter;
 
-  constructor(registry: Registry, engine: CcEngine, committer: Committer, kamailio: { readonly stats: { readonly endFailures: number; readonly lookupFailures: number } }, clock: () => number) {
+  constructor(registry: Registry, engine: CcEngine, committer: Committer, kamailio: { readonly stats: { readonly endFailures: number; readonly lookupFailures: number } }, clock: () => number,
+    cdrFile?: { readonly behind: number; readonly error: string | undefined; readonly stats: { readonly errors: number } }) {
     new Counter({
       name: 'cc_decisions_total', help: 'Admission decisions by result', labelNames: ['result'], registers: [registry],
       collect() { this.reset(); for (const r of RESULTS) this.inc({ result: r }, engine.stats.decisions[r] ?? 0); },
@@ -54,6 +55,19 @@ export class CcMetrics {
     new Gauge({
       name: 'cc_store_degraded', help: '1 while the call-control store fails and the service serves from memory', registers: [registry],
       collect() { this.set(committer.degraded ? 1 : 0); },
+    });
+    // The CDR file, when there is one: 0 while it keeps up.
+    new Gauge({
+      name: 'cc_cdr_lines_behind', help: 'CDRs in the database whose CSV lines are not in the CDR file yet (it failed: a full disk, a file that cannot be opened; retried)', registers: [registry],
+      collect() { this.set(cdrFile?.behind ?? 0); },
+    });
+    new Gauge({
+      name: 'cc_cdr_file_failing', help: '1 while the CDR file cannot be written (CDR lines are behind and retried)', registers: [registry],
+      collect() { this.set(cdrFile?.error !== undefined ? 1 : 0); },
+    });
+    new Counter({
+      name: 'cc_cdr_file_errors_total', help: 'Failed attempts to write CDR lines to the CDR file (each retried)', registers: [registry],
+      collect() { this.reset(); this.inc(cdrFile?.stats.errors ?? 0); },
     });
     this.spent = new Counter({
       name: 'cc_credit_spent_total', help: 'Credit debited from prepaid balances for ended calls (minor units)', registers: [registry],

@@ -6,8 +6,8 @@ import { CallControlSocketServer } from '../kamailio/call-control-socket.js';
 import { DialogRpc } from '../kamailio/dialog-rpc.js';
 import { CcMetrics } from '../metrics/cc.js';
 import { CC_METHODS } from '../rpc/cc-methods.js';
-import { CcStore } from '../store/cc-tables.js';
-import { CdrLog } from '../store/cdr-log.js';
+import { asStored, CcStore } from '../store/cc-tables.js';
+import { CdrFile, CdrSyslog } from '../store/cdr-log.js';
 import { Committer } from '../store/committer.js';
 import { CcDialogs } from './cc-dialogs.js';
 import { linkDoor } from './cc-link-door.js';
@@ -51,16 +51,25 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
     if (!d) viaLink.set(proxy, (d = new DialogRpc({ address: config.cc_jsonrpc_address, log, via: (m, p, ms) => deps.link.rpc(proxy, m, p, ms) })));
     return d;
   };
-  const cdrLog = new CdrLog({
-    file: config.cc_cdr_file, syslog: config.cc_cdr_syslog, syslogSocket: config.cc_cdr_syslog_socket, syslogTag: config.cc_cdr_syslog_tag,
-    fields: config.cc_cdr_fields, log,
+  const syslog = config.cc_cdr_syslog
+    ? new CdrSyslog({ syslogSocket: config.cc_cdr_syslog_socket, syslogTag: config.cc_cdr_syslog_tag, fields: config.cc_cdr_fields, log })
+    : undefined;
+  // The CDR file follows the CDR table (a cursor in the store): a write that fails is retried and
+  // the file catches up, no line lost or repeated.
+  const cdrFile = config.cc_cdr_file === '' ? undefined : new CdrFile({
+    file: config.cc_cdr_file, fields: config.cc_cdr_fields, log,
+    source: store.cdrSource((changes) => void committer.commit(changes)),
+    storeLag: () => (committer.pending > 0 ? committer.settled(10_000) : undefined),
   });
   const runner: EffectsRunner<CcWrite> = new EffectsRunner<CcWrite>({
     // The CDR lines are written once their rows are committed.
     commit: async (writes, within) => {
       await committer.commit(store.changes(writes), within);
       const cdrs = writes.flatMap((w) => (w.kind === 'cdr' ? [w.cdr] : []));
-      cdrLog.write(cdrs);
+      if (cdrs.length > 0) {
+        syslog?.write(cdrs.map(asStored));
+        cdrFile?.kick();
+      }
       metrics.billed(cdrs);
     },
     sendNotifies: () => undefined,
@@ -74,7 +83,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
   /** What Kamailio waits for (socket replies, link answers) goes after db_write_timeout even without its commit. */
   const answerWithin = config.db_write_timeout * 1000;
   const kamailio = new CcDialogs({ engine, dialogs: dialogsAt, run, clock, log, changed: deps.changed });
-  const metrics = new CcMetrics(deps.registry, engine, committer, kamailio, clock);
+  const metrics = new CcMetrics(deps.registry, engine, committer, kamailio, clock, cdrFile);
 
   const decided = (req: Pick<AdmitRequest, 'callId'>, d: Decision, startedAt: number, door: 'socket' | 'link'): void => {
     const level = d.result === 'admitted' || d.result === 'untracked' ? 'info' : 'warn';
@@ -82,6 +91,11 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
     metrics.decided(door, (performance.now() - startedAt) / 1000);
   };
 
+  // The socket door is what Kamailio asks, and it is off: call_control() fails, every call goes on
+  // uncounted (one WARN per call in kamailio.log). Said at start and in /readyz.
+  const doorOff = config.cc_door === 'socket' && config.call_control_socket === ''
+    ? 'call_control_socket is empty while cc_door is socket: Kamailio\'s call_control module cannot reach the service and every call goes on uncounted (set call_control_socket to its socket_name, or cc_door=link for cc-routes.cfg, or cc_door=none)'
+    : undefined;
   let socketError: string | undefined;
   let socketClients = 0;
   const socket = config.call_control_socket === '' ? undefined : new CallControlSocketServer({
@@ -117,10 +131,12 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
     // At most VIEW_ACCOUNTS accounts: sent whole after every change.
     view: { all: (now) => ({ accounts: accountsView(engine, now) }), changes: (now) => ({ accounts: accountsView(engine, now) }), forget: () => undefined },
     status: () => ({
-      ready: socketError === undefined, degraded: committer.degraded,
+      ready: socketError === undefined, degraded: committer.degraded || cdrFile?.error !== undefined,
       detail: {
+        door: config.cc_door, ...(doorOff ? { warning: `CALL CONTROL OFF: ${doorOff}` } : {}),
         pending_rows: committer.pending, socket: socket ? config.call_control_socket : 'off', socket_error: socketError, connections: socket?.connections ?? 0,
         calls_overrunning: engine.overrunning(clock()),
+        ...(cdrFile ? { cdr_file: { file: cdrFile.path, lines_behind: cdrFile.behind, error: cdrFile.error } } : {}),
       },
     }),
 
@@ -128,8 +144,12 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
       await store.migrate();
       const { snapshot, skipped } = await store.load();
       if (skipped > 0) log.warn({ skipped }, 'bad rows skipped while restoring');
+      // The CDR file takes its cursor before any call can end, and catches up with CDRs committed
+      // while it could not be written (or the service was down).
+      await cdrFile?.start();
       await runner.run(engine.restore(snapshot));
       log.info({ accounts: snapshot.accounts.length, rates: snapshot.rates.length, calls: snapshot.calls.length }, 'call control restored');
+      if (doorOff) log.warn({ door: config.cc_door, call_control_socket: '' }, `CALL CONTROL OFF: ${doorOff}`);
       // A socket that cannot be opened leaves the rest of the service working; /readyz says why.
       await socket?.listen().then(() => { socketError = undefined; }, (err: unknown) => {
         socketError = (err as Error).message;
@@ -153,8 +173,11 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
       runner.stop();
       dialogs.close();
       for (const d of viaLink.values()) d.close();
-      await cdrLog.close();
+      syslog?.close();
       const left = await committer.drain(5000);
+      // The lines of the rows just written, and the file's cursor after them.
+      await cdrFile?.close();
+      await committer.drain(1000);
       committer.stop();
       if (left > 0) log.error({ rows: left }, 'STORE: rows not written at shutdown (the database did not take them)');
       return left;

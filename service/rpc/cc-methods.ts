@@ -54,7 +54,7 @@ export const accountView = (a: Account) => ({
 export const cdrView = (c: Cdr) => ({
   call_id: c.callId, account: c.account, from: c.from, to: c.to, source_ip: c.sourceIp, start: c.startMs / 1000,
   connect: c.connectMs === undefined ? null : c.connectMs / 1000, end: c.endMs / 1000, setup_seconds: c.setupSeconds, duration: c.durationSeconds,
-  billable_seconds: c.billableSeconds, connect_fee: c.connectFee, amount: c.amount, rate_prefix: c.ratePrefix ?? null, cause: c.cause, code: c.code ?? null,
+  duration_ms: c.durationMs ?? null, billable_seconds: c.billableSeconds, connect_fee: c.connectFee, amount: c.amount, rate_prefix: c.ratePrefix ?? null, cause: c.cause, code: c.code ?? null,
 });
 
 const ACCOUNT: ResultFields = {
@@ -91,7 +91,8 @@ const CDR: ResultFields = {
   connect: 'answered at (epoch seconds; null: never answered)',
   end: 'ended at (epoch seconds)',
   setup_seconds: 'from admission to answer (or to the end)',
-  duration: 'seconds from answer to end (0: never answered)',
+  duration: 'seconds billed from answer to end: whole seconds started, 1 ms tolerance (35 ms is 1 s, 1 ms is 0 s), never past the call\'s limit (0: never answered)',
+  duration_ms: 'the exact time from answer to end in milliseconds, informational (0: never answered; null: a CDR written before it was kept)',
   billable_seconds: 'duration rounded up to the pulses (first pulse, then next-pulse steps)',
   connect_fee: 'minor units',
   amount: 'what the call cost: connect fee + billable seconds × price per minute / 60, rounded up (minor units)',

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { CcSnapshot } from '../cc/engine.js';
 import type { Rate } from '../cc/rating.js';
 import type { Account, BalanceChange, BlacklistEntry, BlacklistKind, Call, Cdr, CcWrite, EndCause } from '../cc/types.js';
+import type { CdrFileCursor, CdrSource } from './cdr-log.js';
 import type { Change } from './committer.js';
 import type { Database, Migration, Row, SqlValue, Statement } from './database.js';
 
@@ -53,12 +54,25 @@ export const CC_MIGRATIONS: readonly Migration[] = [
     sqlite: [`CREATE TABLE cc_meta (name VARCHAR(32) PRIMARY KEY NOT NULL, value DOUBLE NOT NULL)`],
     mysql: [`CREATE TABLE cc_meta (name VARCHAR(32) PRIMARY KEY NOT NULL, value DOUBLE NOT NULL)`],
   },
+  {
+    // A CDR's exact duration in milliseconds beside its billed seconds (NULL in older rows); where
+    // the CDR file is (the last CDR id whose line it has, which file, up to which byte).
+    version: 3,
+    sqlite: [
+      'CREATE TABLE IF NOT EXISTS cc_cdr_cursor (name VARCHAR(32) PRIMARY KEY NOT NULL, last_id BIGINT NOT NULL, file_id VARCHAR(64) NOT NULL, file_offset BIGINT NOT NULL)',
+      'ALTER TABLE cc_cdrs ADD COLUMN duration_ms BIGINT',
+    ],
+    mysql: [
+      'CREATE TABLE IF NOT EXISTS cc_cdr_cursor (name VARCHAR(32) PRIMARY KEY NOT NULL, last_id BIGINT NOT NULL, file_id VARCHAR(64) NOT NULL, file_offset BIGINT NOT NULL)',
+      'ALTER TABLE cc_cdrs ADD COLUMN duration_ms BIGINT NULL AFTER duration',
+    ],
+  },
 ];
 
 const ACCOUNT_COLUMNS = ['account', 'max_calls', 'max_duration', 'prepaid', 'balance', 'plan'] as const;
 const RATE_COLUMNS = ['plan', 'prefix', 'connect_fee', 'price_per_minute', 'initial_pulse', 'next_pulse'] as const;
 const CDR_COLUMNS = ['call_id', 'account', 'from_uri', 'to_uri', 'source_ip', 'start_ms', 'connect_ms', 'end_ms', 'setup_seconds', 'duration',
-  'billable_seconds', 'connect_fee', 'amount', 'rate_prefix', 'cause', 'code'] as const;
+  'duration_ms', 'billable_seconds', 'connect_fee', 'amount', 'rate_prefix', 'cause', 'code'] as const;
 const CAUSES: readonly EndCause[] = ['caller', 'callee', 'normal', 'limit', 'credit', 'admin', 'stale', 'failed'];
 
 /**
@@ -73,12 +87,15 @@ const fit = (v: string, max: number): string => (v.length <= max ? v : `${v.slic
 const n = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
 const marks = (k: number): string => Array.from({ length: k }, () => '?').join(', ');
 
+/** A CDR as its row holds it: a long Call-ID by its digest, long texts cut (what the CDR lines show too). */
+export const asStored = (c: Cdr): Cdr => ({ ...c, callId: callKey(c.callId), from: fit(c.from, 512), to: fit(c.to, 512), sourceIp: fit(c.sourceIp, 64) });
+
 /** A CDR as stored, back to the engine's shape. */
 export function cdrFromRow(r: Row): Cdr {
   return {
     callId: String(r.call_id), account: String(r.account), from: String(r.from_uri), to: String(r.to_uri), sourceIp: String(r.source_ip),
     startMs: Number(r.start_ms), connectMs: n(r.connect_ms), endMs: Number(r.end_ms), setupSeconds: Number(r.setup_seconds),
-    durationSeconds: Number(r.duration), billableSeconds: Number(r.billable_seconds), connectFee: Number(r.connect_fee), amount: Number(r.amount),
+    durationSeconds: Number(r.duration), durationMs: n(r.duration_ms), billableSeconds: Number(r.billable_seconds), connectFee: Number(r.connect_fee), amount: Number(r.amount),
     ratePrefix: r.rate_prefix === null || r.rate_prefix === undefined ? undefined : String(r.rate_prefix),
     cause: CAUSES.includes(r.cause as EndCause) ? (r.cause as EndCause) : 'normal', code: n(r.code),
   };
@@ -91,7 +108,7 @@ export const rateFromRow = (r: Row): Rate => ({
 
 /** The call-control engine's store: loads its state at start, turns its writes into statements, answers queries. */
 export class CcStore {
-  private readonly sql: Record<'upsertMeta' | 'upsertAccount' | 'deleteAccount' | 'upsertRate' | 'deleteRate' | 'deletePlan' | 'upsertBlacklist' | 'deleteBlacklist' | 'upsertCall' | 'deleteCall' | 'insertCdr' | 'insertHistory', string>;
+  private readonly sql: Record<'upsertCdrFile' | 'upsertMeta' | 'upsertAccount' | 'deleteAccount' | 'upsertRate' | 'deleteRate' | 'deletePlan' | 'upsertBlacklist' | 'deleteBlacklist' | 'upsertCall' | 'deleteCall' | 'insertCdr' | 'insertHistory', string>;
 
   /** `settled`: resolves when the writes answered so far are in (records read after them). */
   constructor(private readonly db: Database, private readonly settled: () => Promise<void> = () => Promise.resolve()) {
@@ -105,6 +122,7 @@ export class CcStore {
     const ignore = db.kind === 'sqlite' ? 'INSERT OR IGNORE' : 'INSERT IGNORE';
     this.sql = {
       upsertMeta: upsert('cc_meta', ['name', 'value'], ['name']),
+      upsertCdrFile: upsert('cc_cdr_cursor', ['name', 'last_id', 'file_id', 'file_offset'], ['name']),
       upsertAccount: upsert('cc_accounts', ACCOUNT_COLUMNS, ['account']),
       deleteAccount: 'DELETE FROM cc_accounts WHERE account = ?',
       upsertRate: upsert('cc_rates', RATE_COLUMNS, ['plan', 'prefix']),
@@ -156,6 +174,23 @@ export class CcStore {
     return { key: 'meta\u0000alive_at', statements: [{ sql: this.sql.upsertMeta, params: ['alive_at', at] }] };
   }
 
+  /** The CDR table as the CDR file reads it: in id order, from where the file is. */
+  cdrSource(save: (changes: Change[]) => void): CdrSource {
+    const first = (rows: Row[]): number | undefined => (rows.length > 0 && rows[0]!.id !== null && rows[0]!.id !== undefined ? Number(rows[0]!.id) : undefined);
+    return {
+      after: async (id, limit) => (await this.db.query(`SELECT * FROM cc_cdrs WHERE id > ? ORDER BY id LIMIT ${Math.max(1, Math.floor(limit))}`, [id]))
+        .map((r) => ({ id: Number(r.id), cdr: cdrFromRow(r) })),
+      countAfter: async (id) => Number((await this.db.query('SELECT COUNT(*) AS n FROM cc_cdrs WHERE id > ?', [id]))[0]?.n ?? 0),
+      nthAfter: async (id, nth) => first(await this.db.query(`SELECT id FROM cc_cdrs WHERE id > ? ORDER BY id LIMIT 1 OFFSET ${Math.max(0, Math.floor(nth) - 1)}`, [id])),
+      lastId: async () => first(await this.db.query('SELECT MAX(id) AS id FROM cc_cdrs')) ?? 0,
+      cursor: async () => {
+        const [r] = await this.db.query("SELECT * FROM cc_cdr_cursor WHERE name = 'file'");
+        return r ? { lastId: Number(r.last_id), file: String(r.file_id), offset: Number(r.file_offset) } : undefined;
+      },
+      saveCursor: (c: CdrFileCursor) => save([{ key: 'cdr-file\u0000file', statements: [{ sql: this.sql.upsertCdrFile, params: ['file', c.lastId, c.file, c.offset] }] }]),
+    };
+  }
+
   /** CDRs, newest first, filtered by account and a time range (ms since the epoch). */
   async cdrs(f: { account?: string; fromMs?: number; toMs?: number; limit: number }): Promise<Cdr[]> {
     await this.settled();
@@ -202,9 +237,9 @@ export class CcStore {
           ? s(this.sql.upsertCall, [callKey(w.callId), w.value.account, w.value.state, JSON.stringify(w.value)])
           : s(this.sql.deleteCall, [callKey(w.callId)])] };
       case 'cdr': {
-        const c = w.cdr;
-        return { key: `cdr\u0000${c.callId}`, append: true, statements: [s(this.sql.insertCdr, [callKey(c.callId), c.account, fit(c.from, 512), fit(c.to, 512), fit(c.sourceIp, 64), c.startMs, c.connectMs ?? null,
-          c.endMs, c.setupSeconds, c.durationSeconds, c.billableSeconds, c.connectFee, c.amount, c.ratePrefix ?? null, c.cause, c.code ?? null])] };
+        const c = asStored(w.cdr);
+        return { key: `cdr\u0000${c.callId}`, append: true, statements: [s(this.sql.insertCdr, [c.callId, c.account, c.from, c.to, c.sourceIp, c.startMs, c.connectMs ?? null,
+          c.endMs, c.setupSeconds, c.durationSeconds, c.durationMs ?? null, c.billableSeconds, c.connectFee, c.amount, c.ratePrefix ?? null, c.cause, c.code ?? null])] };
       }
       case 'balance': {
         const h = w.change;

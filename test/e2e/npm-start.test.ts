@@ -2,7 +2,7 @@
 // scripted phones register and call through it; `npm stop` stops both. And the service alone,
 // with no Kamailio to reach, says so and /readyz says why.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -53,6 +53,29 @@ t.test('npm start: a working proxy with shared lines and call control; npm stop 
   await run('npm', ['stop', '--', '--sip-port', String(sip), '--dir', dir], { cwd: ROOT });
   const after = await run('npm', ['run', 'status', '--', '--sip-port', String(sip), '--dir', dir, '--http-port', String(http)], { cwd: ROOT });
   t.match(after.stdout, /kamailio: stopped[\s\S]*service: stopped/);
+});
+
+t.test('npm start with the call-control socket off: the summary, the log and /readyz say calls go uncounted; not with --cc-link', async (t) => {
+  const start = async (extra: string[]) => {
+    const [sip, evapi, http, jsonrpc] = await externalPorts(['udp', 'tcp', 'tcp', 'udp']);
+    const dir = mkdtempSync(path.join(tmpdir(), 'npm-start-off-'));
+    const args = ['--sip-port', String(sip), '--evapi-port', String(evapi), '--http-port', String(http), '--jsonrpc-port', String(jsonrpc), '--dir', dir];
+    t.teardown(() => run('npm', ['stop', '--', '--sip-port', String(sip), '--dir', dir], { cwd: ROOT }).then(() => undefined, () => undefined));
+    const started = await run('npm', ['start', '--', ...args, ...extra], { cwd: ROOT });
+    const readyz = (await (await fetch(`http://127.0.0.1:${http}/readyz`)).json()) as { status: string; modules: { cc: { detail: Record<string, unknown> } } };
+    await run('npm', ['stop', '--', '--sip-port', String(sip), '--dir', dir], { cwd: ROOT });
+    return { stdout: started.stdout, readyz, log: readFileSync(path.join(dir, 'service.log'), 'utf8') };
+  };
+  const off = await start(['--set', 'call_control_socket=']);
+  t.match(off.stdout, /^ {2}call control {9}CALL CONTROL OFF: call_control_socket is empty while cc_door is socket: .*every call goes on uncounted/m, 'npm start\'s summary says so');
+  t.notMatch(off.stdout, /call-control socket/);
+  t.match(off.readyz.modules.cc.detail, { door: 'socket', socket: 'off', warning: /^CALL CONTROL OFF: / }, '/readyz\'s detail too');
+  t.equal(off.readyz.status, 'ready', 'SCA still works: ready');
+  t.equal(off.log.match(/CALL CONTROL OFF/g)?.length, 1, 'and one line in the service\'s log');
+  const link = await start(['--cc-link', '--set', 'call_control_socket=']);
+  t.match(link.stdout, /^ {2}call control {9}the link door \(kamailio\/cc-routes\.cfg\)$/m, 'the link door needs no socket');
+  t.notMatch(link.stdout + link.log, /CALL CONTROL OFF/);
+  t.match(link.readyz.modules.cc.detail, { door: 'link' });
 });
 
 t.test('the service alone with no Kamailio to reach: said once in the log, and /readyz says why', async (t) => {

@@ -122,6 +122,28 @@ t.test('prepaid: cut at the second the balance pays for, debited by the pulse ru
   t.same(e.ended({ callId: short.callId, cause: 'callee' }, T0 + 140).writes, [], 'debited exactly once');
 });
 
+t.test('a CDR keeps the exact duration in ms beside the billed seconds: 35 ms bills 1 s, the pulses apply to that', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, { prepaid: true, balance: 1000 }, T0);
+  e.setRate(rate({ connectFee: 5, pricePerMinute: 60, initialPulse: 30, nextPulse: 6 }));
+  const end = (answeredAt: number, endedAt: number) => {
+    const r = req();
+    e.admit(r, T0);
+    e.answered({ callId: r.callId, hEntry: 1, hId: 1 }, answeredAt);
+    return cdrs(e.ended({ callId: r.callId, cause: 'caller' }, endedAt).writes)[0]!;
+  };
+  const short = end(T0 + 1, T0 + 1.035);
+  t.same([short.durationMs, short.durationSeconds, short.billableSeconds, short.amount], [35, 1, 30, 35], '35 ms: 1 s started, billed the first pulse (30 s) and the connect fee');
+  const edge = end(T0 + 2, T0 + 2.001);
+  t.same([edge.durationMs, edge.durationSeconds, edge.amount], [1, 0, 0], '1 ms (the timer tolerance): 0 s, free');
+  const long = end(T0 + 3.25, T0 + 64.5);
+  t.same([long.durationMs, long.durationSeconds, long.billableSeconds], [61_250, 62, 66], '61.25 s: 62 s started, 66 s on 30/6');
+  const r = req();
+  e.admit(r, T0);
+  const never = cdrs(e.ended({ callId: r.callId, cause: 'failed', code: 486 }, T0 + 4).writes)[0]!;
+  t.same([never.durationMs, never.durationSeconds], [0, 0], 'never answered: 0');
+});
+
 t.test('two parallel calls on a 60-second balance never bill more than 60 s together', async (t) => {
   const e = new CcEngine();
   e.setAccount(JOE, { prepaid: true, balance: 60 }, T0);

@@ -85,7 +85,7 @@ t.test('bad requests change nothing and the connection lives on; an init that ca
   t.equal(await k.ask(init('after-errors@pc33', '<sip:nobody@example.org>;tag=z')), 'No limit\r\n', 'the next request is served');
 });
 
-t.test('terminate (the operator\'s command on the socket): the call ends, is billed as admin, and is no longer counted', async (t) => {
+t.test('terminate (the operator\'s command on the socket): the call is ended through Kamailio, counted until its stop, billed as admin', async (t) => {
   const k = await client();
   t.teardown(k.close);
   await rpc('cc.account_set', { account: 'carol@example.com', max_calls: 1, prepaid: false });
@@ -95,11 +95,15 @@ t.test('terminate (the operator\'s command on the socket): the call ends, is bil
   t.equal(await k.ask(init('t2@pc33', carol)), 'Locked\r\n', 'the limit is reached');
   now += 5;
   t.equal(await k.ask('terminate\r\ncallid: t1@pc33\r\n\r\n'), 'Ok\r\n');
+  t.same((await rpc('cc.calls', { account: 'carol@example.com' })).result.map((c: { ending: string }) => c.ending), ['admin'], 'being ended: still counted until Kamailio says it ended');
+  t.equal(await k.ask('terminate\r\ncallid: t1@pc33\r\n\r\n'), 'Ok\r\n', 'a second terminate of a call being ended: the same');
+  t.equal(await k.ask('stop\r\ncallid: t1@pc33\r\n\r\n'), 'Ok\r\n', 'Kamailio\'s stop after its BYE');
   t.same((await rpc('cc.calls', { account: 'carol@example.com' })).result, [], 'no longer counted');
   const [cdr] = (await rpc('cc.cdrs', { account: 'carol@example.com', limit: 1 })).result;
   t.same([cdr.call_id, cdr.cause, cdr.duration], ['t1@pc33', 'admin', 5], 'its CDR says the operator ended it');
   t.equal(await k.ask(init('t3@pc33', carol)), 'Limited\r\n', 'the freed place is taken by the next call');
   t.equal(await k.ask('terminate\r\ncallid: t3@pc33\r\n\r\n'), 'Ok\r\n', 'a ringing call too');
+  t.equal(await k.ask('stop\r\ncallid: t3@pc33\r\n\r\n'), 'Ok\r\n');
   t.equal((await rpc('cc.cdrs', { account: 'carol@example.com', limit: 1 })).result[0].call_id, 't3@pc33');
   t.equal(await k.ask('terminate\r\ncallid: t3@pc33\r\n\r\n'), 'Not found\r\n', 'a call already ended');
   t.equal(await k.ask('terminate\r\n\r\n'), 'Error\r\n', 'without a callid');
@@ -116,6 +120,6 @@ t.test('OpenSIPS\' call_limit field: a per-call limit that counts the caller\'s 
   t.same((await rpc('cc.calls', { account: 'dave@example.com' })).result.map((c: { call_id: string }) => c.call_id), ['o1@pc33', 'o2@pc33'], 'both counted on the caller');
   t.equal(await k.ask('stop\r\ncallid: o1@pc33\r\n\r\n'), 'Ok\r\n');
   t.equal(await k.ask(init('o4@pc33', dave, 'call_limit: 2\r\n')), 'Limited\r\n', 'a place freed by a stop');
-  t.equal(await k.ask(init('o5@pc33', dave, 'call_limit: two\r\n')), 'Error\r\n', 'a limit that is not a number');
+  t.equal(await k.ask(init('o5@pc33', dave, 'call_limit: two\r\n')), 'Locked\r\n', 'a limit that is not a number: an init that cannot be read is refused');
   t.equal(await k.ask(init('o6@pc33', dave, 'prepaid: 0\r\ncall_token: abc\r\n')), 'No limit\r\n', 'OpenSIPS\' other fields are accepted and unused');
 });

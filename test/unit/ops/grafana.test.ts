@@ -117,7 +117,7 @@ t.test('every query names metrics the service exports', async (t) => {
     }
   }
   for (const want of ['sca_subscribe_total', 'sca_subscribe_duration_seconds_bucket', 'sca_notify_total', 'sca_notify_latency_seconds_bucket', 'sca_appearances', 'sca_evapi_connected',
-    'cc_decisions_total', 'cc_calls', 'cc_credit_spent_total', 'sca_store_pending_rows', 'cc_store_pending_rows']) t.ok(used.has(want), `a panel shows ${want}`);
+    'cc_decisions_total', 'cc_calls', 'cc_credit_spent_total', 'sca_store_pending_rows', 'cc_store_pending_rows', 'cc_cdr_lines_behind']) t.ok(used.has(want), `a panel shows ${want}`);
   t.same(metricNames('histogram_quantile(0.99, sum by (le, door) (rate(cc_decision_latency_seconds_bucket{instance=~"$instance"}[5m])))'), ['cc_decision_latency_seconds_bucket'], 'the extractor skips functions, labels and ranges');
 });
 
