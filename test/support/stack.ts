@@ -16,6 +16,9 @@ export const DOMAIN = 'pbx.example.com';
 
 export interface Stack {
   sipPort: number;
+  /** Kamailio's TCP and TLS listeners (127.0.0.1). */
+  tcpPort: number;
+  tlsPort: number;
   jsonrpcPort: number;
   evapiPort: number;
   httpPort: number;
@@ -64,19 +67,21 @@ export async function freeUdpPort(): Promise<number> {
  */
 export async function startStack(settings: Record<string, string | number> = {}): Promise<Stack> {
   const sipPort = await freeUdpPort();
+  const tcpPort = await freeTcpPort();
+  const tlsPort = await freeTcpPort();
   const evapiPort = await freeTcpPort();
   const httpPort = await freeTcpPort();
   const jsonrpcPort = await freeUdpPort();
   const dir = mkdtempSync(path.join(tmpdir(), 'sca-e2e-'));
   const { cc_link: ccLink, auth_db: authDb, kamailio_define: defines, ...serviceSettings } = settings;
   const sets = Object.entries({ log_level: 'debug', ...serviceSettings }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-  const args = ['--sip-port', String(sipPort), '--evapi-port', String(evapiPort), '--http-port', String(httpPort), '--jsonrpc-port', String(jsonrpcPort),
+  const args = ['--sip-port', String(sipPort), '--tcp-port', String(tcpPort), '--tls-port', String(tlsPort), '--evapi-port', String(evapiPort), '--http-port', String(httpPort), '--jsonrpc-port', String(jsonrpcPort),
     '--dir', dir, '--domain', DOMAIN, ...(ccLink ? ['--cc-link'] : []), ...(authDb ? ['--auth-db', String(authDb)] : []),
     ...String(defines ?? '').split(';').filter((d) => d !== '').flatMap((d) => ['--define', d])];
   await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'start', ...args, ...sets], { cwd: ROOT });
   const phones: Phone[] = [];
   return {
-    sipPort, evapiPort, httpPort, dir, jsonrpcPort,
+    sipPort, tcpPort, tlsPort, evapiPort, httpPort, dir, jsonrpcPort,
     async phone(name, user, host) {
       const p = new Phone(name, user, DOMAIN, sipPort, host);
       await p.start();
