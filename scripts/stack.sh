@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
     --domain) DOMAIN=$2; shift 2;;
     --dir) DIR=$2; shift 2;;
     --set) SETS+=(--set "$2"); shift 2;;
-    *) echo "stack.sh: unknown option $1" >&2; sed -n '2,21p' "$0" >&2; exit 2;;
+    *) echo "stack.sh: unknown option $1" >&2; sed -n '2,26p' "$0" >&2; exit 2;;
   esac
 done
 TCP_PORT=${TCP_PORT:-$SIP_PORT}
@@ -202,5 +202,5 @@ INFO
     alive "$DIR/kamailio.pid" && echo "kamailio: running (pid $(cat "$DIR/kamailio.pid"))" || echo "kamailio: stopped"
     alive "$DIR/service.pid" && echo "service: running (pid $(cat "$DIR/service.pid"))" || echo "service: stopped"
     ready && echo "ready: yes" || echo "ready: no";;
-  *) sed -n '2,21p' "$0" >&2; exit 2;;
+  *) sed -n '2,26p' "$0" >&2; exit 2;;
 esac
