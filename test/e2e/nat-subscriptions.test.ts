@@ -110,7 +110,7 @@ for (const transport of ['tcp', 'tls'] as const) {
     t.equal(again.from.port, portOf(transport), 'over the new connection');
     t.equal(nat.connections.length, 2, 'the phone opened both connections, Kamailio none');
     t.same(trap.hits, [], 'nothing reached its private Contact');
-    t.notMatch(stack.kamailioLog(), /could not be sent/);
+    t.notMatch(stack.kamailioLog(), /could not be sent|Connection refused|connect\(\)? .*failed/, 'Kamailio never tried to connect to the phone');
   });
 }
 

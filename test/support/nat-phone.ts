@@ -15,7 +15,10 @@ export type PhoneTransport = 'udp' | 'tcp' | 'tls';
 /**
  * A listener on an address that nothing may reach: a NATed phone's private Contact. It takes UDP
  * and TCP on one port and records every datagram and connection (a TLS handshake is a TCP
- * connection first): a proxy that sends to a Contact instead of the flow shows up here.
+ * connection first): a proxy that sends to a Contact instead of the flow shows up here. A
+ * loopback address other than the phone's (127.0.0.5) plays the private one: a real private
+ * range (10.0.0.5) would send a broken proxy's traffic off this machine, where here a listener
+ * proves that nothing arrived.
  */
 export class Trap {
   readonly hits: string[] = [];
