@@ -27,6 +27,7 @@ export function restoreLines(ctx: ScaContext, lines: readonly LineSnapshot[], no
       if (s.expires <= now || s.state !== 'active') {
         expired++;
         ctx.journal.subscription(s); // not in the table: its row goes
+        if (s.flow !== undefined) ctx.journal.flow(s);
         continue;
       }
       ctx.subscriptions.restore(copySub(s));

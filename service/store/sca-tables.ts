@@ -155,13 +155,15 @@ export class ScaStore {
         };
       case 'subscription': {
         const key = `sub\u0000${w.aor}\u0000${w.event}\u0000${w.subscriber}`;
-        const keyParams = [w.subscriber, w.aor, EVENT_INT[w.event], id];
-        const noFlow = s(this.sql.deleteFlow, keyParams);
-        if (!w.value) return { key, statements: [s(this.sql.deleteSub, keyParams), noFlow] };
+        if (!w.value) return { key, statements: [s(this.sql.deleteSub, [w.subscriber, w.aor, EVENT_INT[w.event], id])] };
         const row = subscriptionRow(w.value, id);
-        const f = w.value.flow;
-        const flow = f ? s(this.sql.upsertFlow, [...keyParams, f.proto, f.address, f.port, f.socket]) : noFlow;
-        return { key, statements: [s(this.sql.upsertSub, SUB_COLUMNS.map((c) => row[c])), flow] };
+        return { key, statements: [s(this.sql.upsertSub, SUB_COLUMNS.map((c) => row[c]))] };
+      }
+      case 'flow': {
+        const key = `flow\u0000${w.aor}\u0000${w.event}\u0000${w.subscriber}`;
+        const keyParams = [w.subscriber, w.aor, EVENT_INT[w.event], id];
+        const f = w.value;
+        return { key, statements: [f ? s(this.sql.upsertFlow, [...keyParams, f.proto, f.address, f.port, f.socket]) : s(this.sql.deleteFlow, keyParams)] };
       }
       case 'appearance': {
         const key = `app\u0000${w.aor}\u0000${w.index}`;
