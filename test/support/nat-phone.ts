@@ -68,6 +68,12 @@ export class NatPhone extends Phone {
   private stream: net.Socket | undefined;
   private inbox = Buffer.alloc(0);
 
+  /**
+   * SIP Outbound (RFC 5626): its Contact URI carries ;ob, and its REGISTER says
+   * `Supported: outbound` with +sip.instance and reg-id on the Contact.
+   */
+  outbound: { instance: string; regId: number } | undefined;
+
   constructor(name: string, user: string, domain: string, readonly transport: PhoneTransport, proxyPort: number,
     readonly privateAddress?: { host: string; port: number }) {
     super(name, user, domain, proxyPort);
@@ -114,7 +120,7 @@ export class NatPhone extends Phone {
   }
 
   override get contact(): string {
-    const t = this.transport === 'udp' ? '' : `;transport=${this.transport}`;
+    const t = `${this.transport === 'udp' ? '' : `;transport=${this.transport}`}${this.outbound ? ';ob' : ''}`;
     if (this.privateAddress) return `sip:${this.user}@${this.privateAddress.host}:${this.privateAddress.port}${t}`;
     return this.transport === 'udp' ? super.contact : `sip:${this.user}@127.0.0.1:${this.streamPort}${t}`;
   }
@@ -125,6 +131,10 @@ export class NatPhone extends Phone {
     if (!raw.startsWith('SIP/2.0 ')) {
       const via = this.privateAddress ?? { host: '127.0.0.1', port: this.transport === 'udp' ? this.port : this.streamPort };
       out = raw.replace(`\r\nVia: SIP/2.0/UDP ${this.host}:${this.port};`, `\r\nVia: SIP/2.0/${this.transport.toUpperCase()} ${via.host}:${via.port};`);
+      if (this.outbound && raw.startsWith('REGISTER ')) {
+        out = out.replace(`\r\nContact: <${this.contact}>\r\n`,
+          `\r\nContact: <${this.contact}>;+sip.instance="<${this.outbound.instance}>";reg-id=${this.outbound.regId}\r\nSupported: outbound, path\r\n`);
+      }
     }
     if (this.transport === 'udp') super.send(out, port);
     else if (this.stream && !this.stream.destroyed) this.stream.write(out);
