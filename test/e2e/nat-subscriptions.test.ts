@@ -6,6 +6,7 @@
 // with the same phone (kamailio/native-oracle.cfg): it sends to the private Contact.
 import t, { type Test } from 'tap';
 import { startNative } from '../conformance/runner.js';
+import { rpc } from '../support/rpc.js';
 import { natPhone, type NatPhone, type PhoneTransport, type Trap } from '../support/nat-phone.js';
 import { hdr, sdp, type Phone, type Received } from '../support/sip-phone.js';
 import { DOMAIN, callInfoDialog, lineSeize, mark, startStack, subscribeCallInfo, waitLine, type Stack } from '../support/stack.js';
@@ -76,6 +77,9 @@ async function flowScenario(t: Test, transport: PhoneTransport, user: string): P
   await waitLine(other, '1:seized', m[1]!);
 
   t.ok(fromProxy(nat, nat.notifies()), `every NOTIFY came from the proxy's ${transport} listener`);
+  const shown = await rpc(stack.httpPort, 'sca.show_subscription', [nat.aor, 'call-info', nat.contact]);
+  const srcPort = transport === 'udp' ? nat.port : nat.streamPort;
+  t.equal(shown.result?.[0]?.flow, `${transport}:127.0.0.1:${srcPort} on ${transport}:127.0.0.1:${portOf(transport)}`, 'sca.show_subscription says where its NOTIFYs go');
   t.same(trap.hits, [], 'nothing was sent to its private Contact');
   return { nat, trap, other, refresh: sub.refresh };
 }
