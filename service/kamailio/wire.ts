@@ -67,9 +67,10 @@ const hostOf = (address: string): string => (address.includes(':') ? `[${address
 export const flowUri = (f: Flow): string => `sip:${hostOf(f.address)}:${f.port};transport=${f.proto}`;
 
 /**
- * A NOTIFY as t_uac_send() takes it. A route set is sent as Route headers via its first hop;
- * without one a NOTIFY with a flow goes to the flow (its address as next hop, from the socket it
- * came in on, over its own connection only), else to its R-URI.
+ * A NOTIFY as t_uac_send() takes it. A route set is sent as Route headers via its first hop
+ * (from a socket Kamailio picks for it); without one a NOTIFY with a flow goes to the flow (its
+ * address as next hop, from the socket it came in on, over its own connection only), else to its
+ * R-URI.
  */
 export function renderNotify(n: Pick<OutboundNotify, 'ruri' | 'route' | 'headers' | 'flow'>): WireNotify {
   const lines = n.headers.map(([name, value]) => `${name}: ${headerValue(value)}\r\n`);
@@ -79,7 +80,8 @@ export function renderNotify(n: Pick<OutboundNotify, 'ruri' | 'route' | 'headers
   return {
     ruri: headerValue(n.ruri),
     nexthop: routed ? headerValue(uriOf(n.route[0]!)) : f ? headerValue(flowUri(f)) : '',
-    socket: f ? headerValue(f.socket) : '',
+    // A route set's first hop may want another transport than the flow's: Kamailio picks the socket.
+    socket: !routed && f ? headerValue(f.socket) : '',
     reuse: !routed && f && isStreamFlow(f) ? headerValue(`${hostOf(f.address)}:${f.port}`) : '',
     hdrs: lines.join(''),
   };

@@ -64,7 +64,7 @@ t.test('the wire: a flow is the next hop and send socket, a TCP/TLS one reused o
   const udp = renderNotify({ ...n, flow: NAT_UDP });
   t.same([udp.nexthop, udp.socket, udp.reuse], ['sip:198.51.100.7:40001;transport=udp', 'udp:192.0.2.1:5060', ''], 'UDP: no connection to reuse');
   const routed = renderNotify({ ...n, route: ['<sip:edge.example.com;lr>'] });
-  t.same([routed.nexthop, routed.reuse, routed.socket], ['sip:edge.example.com;lr', '', 'tcp:192.0.2.1:5060'], 'a route set decides the next hop');
+  t.same([routed.nexthop, routed.reuse, routed.socket], ['sip:edge.example.com;lr', '', ''], 'a route set decides the next hop, and its socket');
   const none = renderNotify({ ...n, flow: undefined });
   t.same([none.nexthop, none.socket, none.reuse], ['', '', '']);
   t.equal(flowUri({ proto: 'tls', address: '2001:db8::7', port: 5061, socket: 'tls:[2001:db8::1]:5061' }), 'sip:[2001:db8::7]:5061;transport=tls');
