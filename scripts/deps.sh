@@ -1,7 +1,8 @@
 # Sourced by scripts/test.sh and scripts/stack.sh: installs what the product needs from Debian's
 # packages when it is missing (as root on Debian), or stops with the command that would.
 
-KAM_PKGS=(kamailio kamailio-extra-modules kamailio-json-modules kamailio-utils-modules kamailio-sqlite-modules)
+# kamailio-tls-modules: tls.so for the TLS listener; openssl makes its self-signed certificate.
+KAM_PKGS=(kamailio kamailio-extra-modules kamailio-json-modules kamailio-utils-modules kamailio-sqlite-modules kamailio-tls-modules openssl)
 
 deps_say() { printf '[deps] %s\n' "$*" >&2; }
 
@@ -23,6 +24,7 @@ apt_install() {
 ensure_kamailio() {
   local log=${DEPS_LOG:-/tmp/sca-deps-apt.log} cfg ok=1
   command -v kamailio >/dev/null || ok=0
+  command -v openssl >/dev/null || ok=0
   if [ $ok = 1 ]; then for cfg in "$@"; do kamailio -c -f "$cfg" >/dev/null 2>&1 || ok=0; done; fi
   [ $ok = 1 ] && return 0
   apt_install "$log" "${KAM_PKGS[@]}" || return 1

@@ -3,7 +3,8 @@
 # to dist/, on an embedded SQLite store). `npm start` runs `start`; on a fresh Debian machine as
 # root it installs Kamailio 5.6 from Debian's packages first (or stops with the command).
 #
-#   scripts/stack.sh start [--sip-ip 127.0.0.1] [--sip-port 5060] [--evapi-port 8448] [--http-port 8090]
+#   scripts/stack.sh start [--sip-ip 127.0.0.1] [--sip-port 5060] [--tcp-port SIP_PORT] [--tls-port SIP_PORT+1]
+#                          [--tls-cert PEM --tls-key PEM] [--evapi-port 8448] [--http-port 8090]
 #                          [--jsonrpc-port 5810] [--domain pbx.example.com] [--dir DIR]
 #                          [--cc-link] [--auth-db SQLITE_FILE] [--define NAME[=VALUE]]... [--set key=value]...
 #   scripts/stack.sh stop  [--sip-port 5060] [--dir DIR]
@@ -16,6 +17,8 @@
 #
 # DIR (default .stack/<sip-port>) holds the pid files, Kamailio's control socket, the call-control
 # socket (cc.sock), the logs (kamailio.log, service.log) and the service's store (sca.sqlite).
+# Phones register over UDP (--sip-port), TCP (--tcp-port) and TLS (--tls-port); without
+# --tls-cert/--tls-key the first start makes a self-signed certificate in DIR/tls/ (openssl).
 # Call control goes through Kamailio's stock call_control module, or with --cc-link through
 # kamailio/cc-routes.cfg (the service is told which: cc_door, so that it can say when the door
 # Kamailio asks is off, e.g. --set call_control_socket=). --auth-db turns digest authentication on (WITH_AUTH), users from the
@@ -27,11 +30,16 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 cmd=${1:-}; shift || true
-SIP_IP=127.0.0.1; SIP_PORT=5060; EVAPI_PORT=""; HTTP_PORT=""; JSONRPC_PORT=""; DOMAIN=pbx.example.com; DIR=""; SETS=(); KDEFS=(); CC_DOOR=socket
+SIP_IP=127.0.0.1; SIP_PORT=5060; TCP_PORT=""; TLS_PORT=""; TLS_CERT=""; TLS_KEY=""
+EVAPI_PORT=""; HTTP_PORT=""; JSONRPC_PORT=""; DOMAIN=pbx.example.com; DIR=""; SETS=(); KDEFS=(); CC_DOOR=socket
 while [ $# -gt 0 ]; do
   case $1 in
     --sip-ip) SIP_IP=$2; shift 2;;
     --sip-port) SIP_PORT=$2; shift 2;;
+    --tcp-port) TCP_PORT=$2; shift 2;;
+    --tls-port) TLS_PORT=$2; shift 2;;
+    --tls-cert) TLS_CERT=$2; shift 2;;
+    --tls-key) TLS_KEY=$2; shift 2;;
     --evapi-port) EVAPI_PORT=$2; shift 2;;
     --http-port) HTTP_PORT=$2; shift 2;;
     --jsonrpc-port) JSONRPC_PORT=$2; shift 2;;
@@ -41,14 +49,36 @@ while [ $# -gt 0 ]; do
     --domain) DOMAIN=$2; shift 2;;
     --dir) DIR=$2; shift 2;;
     --set) SETS+=(--set "$2"); shift 2;;
-    *) echo "stack.sh: unknown option $1" >&2; sed -n '2,17p' "$0" >&2; exit 2;;
+    *) echo "stack.sh: unknown option $1" >&2; sed -n '2,26p' "$0" >&2; exit 2;;
   esac
 done
+TCP_PORT=${TCP_PORT:-$SIP_PORT}
+TLS_PORT=${TLS_PORT:-$((SIP_PORT + 1))}
 EVAPI_PORT=${EVAPI_PORT:-$((SIP_PORT + 3388))}
 HTTP_PORT=${HTTP_PORT:-$((SIP_PORT + 3030))}
 JSONRPC_PORT=${JSONRPC_PORT:-$((SIP_PORT + 750))}
 DIR=${DIR:-$ROOT/.stack/$SIP_PORT}
 mkdir -p "$DIR"; DIR=$(cd "$DIR" && pwd)
+if [ -n "$TLS_CERT" ] || [ -n "$TLS_KEY" ]; then
+  [ -n "$TLS_CERT" ] && [ -n "$TLS_KEY" ] || { echo "stack.sh: --tls-cert and --tls-key go together" >&2; exit 2; }
+  TLS_CERT=$(cd "$(dirname "$TLS_CERT")" && pwd)/$(basename "$TLS_CERT"); TLS_KEY=$(cd "$(dirname "$TLS_KEY")" && pwd)/$(basename "$TLS_KEY")
+else
+  TLS_CERT=$DIR/tls/sip-cert.pem; TLS_KEY=$DIR/tls/sip-key.pem
+fi
+
+# ensure_cert: a self-signed certificate for the TLS listener, made once (kept in DIR/tls/).
+ensure_cert() {
+  [ -s "$TLS_CERT" ] && [ -s "$TLS_KEY" ] && return 0
+  command -v openssl >/dev/null || { echo "stack.sh: openssl is missing (apt-get install -y openssl), or give --tls-cert/--tls-key" >&2; return 1; }
+  mkdir -p "$(dirname "$TLS_CERT")"
+  local san="DNS:$DOMAIN"
+  [ "$SIP_IP" != 0.0.0.0 ] && san="$san,IP:$SIP_IP"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj "/CN=$DOMAIN" \
+    -addext "subjectAltName=$san" -keyout "$TLS_KEY" -out "$TLS_CERT" >"$DIR/tls-cert.log" 2>&1 \
+    || { echo "stack.sh: could not make a certificate (see $DIR/tls-cert.log)" >&2; return 1; }
+  chmod 600 "$TLS_KEY"
+  echo "stack.sh: made a self-signed TLS certificate $TLS_CERT (a real one: --tls-cert/--tls-key)" >&2
+}
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -70,7 +100,9 @@ start_service() {
 
 start_kamailio() {
   kamailio -DD -E -f "$ROOT/kamailio/kamailio.cfg" -m 256 -M 16 -Y "$DIR" \
-    -A "SIP_IP=$SIP_IP" -A "SIP_PORT=$SIP_PORT" -A "SIP_DOMAIN=\"$DOMAIN\"" -A "CTL_SOCK=\"unix:$DIR/kamailio_ctl\"" \
+    -A "SIP_IP=$SIP_IP" -A "SIP_PORT=$SIP_PORT" -A "TCP_PORT=$TCP_PORT" -A "TLS_PORT=$TLS_PORT" \
+    -A "TLS_CERT=\"$TLS_CERT\"" -A "TLS_KEY=\"$TLS_KEY\"" \
+    -A "SIP_DOMAIN=\"$DOMAIN\"" -A "CTL_SOCK=\"unix:$DIR/kamailio_ctl\"" \
     -A "EVAPI_BIND=\"127.0.0.1:$EVAPI_PORT\"" -A "CC_SOCKET=\"$DIR/cc.sock\"" \
     -A "JSONRPC_SOCK=\"udp:127.0.0.1:$JSONRPC_PORT\"" ${KDEFS[@]+"${KDEFS[@]}"} >>"$DIR/kamailio.log" 2>&1 &
   echo $! >"$DIR/kamailio.pid"
@@ -118,6 +150,7 @@ case $cmd in
     ensure_npm "$ROOT" || exit 1
     ensure_kamailio "$ROOT/kamailio/kamailio.cfg" || exit 1
     ensure_build "$ROOT" || exit 1
+    ensure_cert || exit 1
     if alive "$DIR/kamailio.pid" || alive "$DIR/service.pid"; then echo "stack.sh: already running in $DIR" >&2; exit 1; fi
     # The service first: Kamailio's call_control module connects to its socket when it starts
     # (and waits 10 s before trying again if nothing is there).
@@ -134,8 +167,10 @@ case $cmd in
       if ready; then
         cat <<INFO
 stack up: Kamailio + sca-service
-  phones register at   udp:$SIP_IP:$SIP_PORT, domain $DOMAIN (e.g. user 100, outbound proxy $SIP_IP:$SIP_PORT;
+  phones register at   udp:$SIP_IP:$SIP_PORT, tcp:$SIP_IP:$TCP_PORT, tls:$SIP_IP:$TLS_PORT, domain $DOMAIN
+                       (e.g. user 100, outbound proxy $SIP_IP:$SIP_PORT; behind NAT too;
                        shared line: Polycom reg.1.type=shared, Yealink account.1.shared_line=1)
+  TLS certificate      $TLS_CERT$( [ "$TLS_CERT" = "$DIR/tls/sip-cert.pem" ] && echo " (self-signed; a real one: --tls-cert/--tls-key)" )
   live view            http://127.0.0.1:$HTTP_PORT/
   commands             node bin/sca-ctl.js --url http://127.0.0.1:$HTTP_PORT <sca.*|cc.*> (sca-ctl --help)
 $(cc_summary)
@@ -184,5 +219,5 @@ INFO
     alive "$DIR/kamailio.pid" && echo "kamailio: running (pid $(cat "$DIR/kamailio.pid"))" || echo "kamailio: stopped"
     alive "$DIR/service.pid" && echo "service: running (pid $(cat "$DIR/service.pid"))" || echo "service: stopped"
     ready && echo "ready: yes" || echo "ready: no";;
-  *) sed -n '2,17p' "$0" >&2; exit 2;;
+  *) sed -n '2,26p' "$0" >&2; exit 2;;
 esac

@@ -7,6 +7,30 @@
 
 export type Header = readonly [name: string, value: string];
 
+/**
+ * Where a request came from, as the proxy saw it ($pr, $si, $sp) and the local socket it arrived
+ * on ($Ri:$Rp): the only way back to a phone behind NAT (its Contact is a private address) or
+ * on a TCP/TLS connection it opened (a request to it must reuse that connection).
+ */
+export interface Flow {
+  readonly proto: FlowProto;
+  readonly address: string;
+  readonly port: number;
+  /** The local socket, as t_uac_send() and $fs take it: proto:ip:port (an IPv6 ip in brackets). */
+  readonly socket: string;
+  /**
+   * The Kamailio it came through (its PROXY_ID): with several proxies, a NOTIFY goes out through
+   * this one, whatever proxy carried the event that caused it (the NAT binding or the TCP/TLS
+   * connection exists only there).
+   */
+  readonly proxy?: string | undefined;
+}
+
+export const FLOW_PROTOS = ['udp', 'tcp', 'tls', 'sctp', 'ws', 'wss'] as const;
+export type FlowProto = (typeof FLOW_PROTOS)[number];
+/** Connection-oriented: reaching the phone means reusing its connection, never opening one. */
+export const isStreamFlow = (f: Flow): boolean => f.proto !== 'udp';
+
 /** A SIP reply Kamailio sends for a suspended transaction. */
 export interface SipReply {
   readonly code: number;
@@ -23,6 +47,8 @@ export interface MessageEdit {
   readonly ruri: string | undefined;
   /** Names the engine's resume route acts on (message or transaction flags). */
   readonly flags: readonly string[];
+  /** Where the request goes instead of its R-URI's host ($du and $fs): a party behind NAT. */
+  readonly dst?: Flow | undefined;
 }
 
 export const NO_EDIT: MessageEdit = { removeHeaders: [], appendHeaders: [], ruri: undefined, flags: [] };
@@ -40,6 +66,16 @@ export interface OutboundNotify {
   readonly headers: readonly Header[];
   /** What the log line of a lost NOTIFY names (an AoR). */
   readonly subject: string;
+  /**
+   * The subscriber's flow: the NOTIFY is sent there (next hop and send socket) unless a route
+   * set says otherwise; undefined: to the R-URI (the Contact), as the native module does.
+   */
+  readonly flow?: Flow | undefined;
+  /**
+   * The proxy (PROXY_ID) it goes out through: the one its subscriber's last SUBSCRIBE came
+   * through. Undefined: the proxy that asked, or any (a single proxy).
+   */
+  readonly proxy?: string | undefined;
 }
 
 /**

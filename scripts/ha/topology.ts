@@ -43,7 +43,7 @@ async function stopChild(p: ChildProcess | undefined, graceMs = 5000): Promise<v
 /** One Kamailio proxy of the topology. */
 export class Proxy {
   proc: ChildProcess | undefined;
-  constructor(readonly id: string, readonly sipPort: number, readonly evapiPort: number, readonly jsonrpcPort: number, readonly dir: string, private readonly defines: readonly string[]) {}
+  constructor(readonly id: string, readonly sipPort: number, readonly tcpPort: number, readonly evapiPort: number, readonly jsonrpcPort: number, readonly dir: string, private readonly defines: readonly string[]) {}
 
   get logFile(): string {
     return path.join(this.dir, 'kamailio.log');
@@ -58,7 +58,9 @@ export class Proxy {
     const out = openSync(this.logFile, 'a');
     this.proc = spawn('kamailio', [
       '-DD', '-E', '-f', path.join(ROOT, 'kamailio/kamailio.cfg'), '-m', '128', '-M', '16', '-Y', this.dir,
-      '-A', 'SIP_IP=127.0.0.1', '-A', `SIP_PORT=${this.sipPort}`, '-A', `SIP_DOMAIN="${DOMAIN}"`, '-A', `CTL_SOCK="unix:${this.dir}/kamailio_ctl"`,
+      // UDP and TCP; no TLS listener here (no certificate to make for a trial on one box).
+      '-A', 'SIP_IP=127.0.0.1', '-A', `SIP_PORT=${this.sipPort}`, '-A', `TCP_PORT=${this.tcpPort}`, '-A', 'WITHOUT_TLS',
+      '-A', `SIP_DOMAIN="${DOMAIN}"`, '-A', `CTL_SOCK="unix:${this.dir}/kamailio_ctl"`,
       '-A', `EVAPI_BIND="127.0.0.1:${this.evapiPort}"`, '-A', `CC_SOCKET="${this.dir}/cc.sock"`, '-A', `JSONRPC_SOCK="udp:127.0.0.1:${this.jsonrpcPort}"`,
       '-A', 'WITH_CC_LINK', '-A', `PROXY_ID="${this.id}"`, ...this.defines.flatMap((d) => ['-A', d]),
     ], { stdio: ['ignore', out, out] });
@@ -180,7 +182,7 @@ export class HaTopology {
     const galera = await GaleraCluster.start({ log });
     const block = await claimPortBlock();
     let port = block.base;
-    const proxies = (opts.proxies ?? ['A', 'B']).map((id) => new Proxy(id, port++, port++, port++, path.join(dir, `proxy-${id}`), opts.defines ?? []));
+    const proxies = (opts.proxies ?? ['A', 'B']).map((id) => new Proxy(id, port++, port++, port++, port++, path.join(dir, `proxy-${id}`), opts.defines ?? []));
     const evapi = proxies.map((p) => `127.0.0.1:${p.evapiPort}`).join(',');
     const settings: Record<string, string | number> = {
       log_level: 'info', db_url: galera.url, db_hosts: galera.hosts.join(','), ha_enabled: 'true', evapi_address: evapi,

@@ -263,16 +263,29 @@ export class KamailioLink {
   }
 
   /** Sends NOTIFYs the service starts itself through the first connected Kamailio. */
-  sendNotifies(notifies: readonly OutboundNotify[]): boolean {
+  sendNotifies(notifies: readonly OutboundNotify[], asked?: Peer): boolean {
     if (notifies.length === 0) return true;
-    const peer = this.peers.find((p) => p.client.isConnected && p.proxy !== undefined);
-    if (!peer) {
-      this.counters.notifiesDropped += notifies.length;
-      this.log.warn({ count: notifies.length, aor: notifies[0]!.subject }, 'no Kamailio connected: NOTIFYs dropped');
-      return false;
+    // Each through its subscriber's own proxy (several proxies, one service); one without a proxy
+    // through the proxy that asked, or the first linked.
+    const any = asked ?? this.peers.find((p) => p.client.isConnected && p.proxy !== undefined);
+    const byPeer = new Map<Peer | undefined, OutboundNotify[]>();
+    for (const n of notifies) {
+      const peer = n.proxy === undefined ? any : this.peers.find((p) => p.proxy === n.proxy && p.client.isConnected);
+      let list = byPeer.get(peer);
+      if (!list) byPeer.set(peer, (list = []));
+      list.push(n);
     }
-    this.notifyFrames(peer, notifies);
-    return true;
+    let all = true;
+    for (const [peer, list] of byPeer) {
+      if (peer) {
+        this.notifyFrames(peer, list);
+        continue;
+      }
+      all = false;
+      this.counters.notifiesDropped += list.length;
+      this.log.warn({ count: list.length, aor: list[0]!.subject, proxy: list[0]!.proxy }, 'the subscriber\'s proxy is not linked: NOTIFYs dropped (it gets the full state when its proxy is back)');
+    }
+    return all;
   }
 
   /** A final reply to a NOTIFY we sent: for its latency and the timeouts. */
@@ -348,7 +361,7 @@ export class KamailioLink {
     if (notification) this.ackAtEndOfTurn(peer);
     let answered = false;
     const answer = notification
-      ? (notifies: readonly OutboundNotify[]) => this.notifyFrames(peer, notifies)
+      ? (notifies: readonly OutboundNotify[]) => { this.sendNotifies(notifies, peer); }
       : (notifies: readonly OutboundNotify[]) => {
         answered = true;
         this.answer(peer, id, out.answer, notifies, entry.method.fallback?.(msg!.params));
@@ -415,7 +428,10 @@ export class KamailioLink {
    * Answers with as many NOTIFYs as fit in the frame; the rest follow as link.notify frames. An
    * answer that does not fit even without them is replaced by the method's fallback.
    */
-  private answer(peer: Peer, id: JsonRpcId, result: Record<string, unknown>, notifies: readonly OutboundNotify[], fallback: Record<string, unknown> | undefined): void {
+  private answer(peer: Peer, id: JsonRpcId, result: Record<string, unknown>, all: readonly OutboundNotify[], fallback: Record<string, unknown> | undefined): void {
+    // NOTIFYs for subscribers of another proxy go out through it.
+    const notifies = all.filter((n) => n.proxy === undefined || n.proxy === peer.proxy);
+    if (notifies.length < all.length) this.sendNotifies(all.filter((n) => n.proxy !== undefined && n.proxy !== peer.proxy), peer);
     const wire = notifies.map(renderNotify);
     const base = JSON.stringify({ jsonrpc: '2.0', id, result: { ...result, notifies: [] } });
     if (Buffer.byteLength(base) > this.frameLimit) {

@@ -1,4 +1,4 @@
-import type { Header, MessageEdit, OutboundNotify, SipReply } from '../effects.js';
+import { isStreamFlow, type Flow, type Header, type MessageEdit, type OutboundNotify, type SipReply } from '../effects.js';
 
 /**
  * The link's JSON shapes, engine-neutral (kamailio/link.cfg reads them):
@@ -9,19 +9,26 @@ import type { Header, MessageEdit, OutboundNotify, SipReply } from '../effects.j
  * {tindex, tlabel}; its result is a Resume.
  * service → Kamailio:
  *   result     {..., notifies}          any answer may carry NOTIFYs, sent in order
- *   Resume     {tindex, tlabel, code, reason, hdrs, rm_hdrs, add_hdrs, ruri, flags, notifies}
+ *   Resume     {tindex, tlabel, code, reason, hdrs, rm_hdrs, add_hdrs, ruri, du, fs, flags, notifies}
  *              code > 0: reply code/reason with hdrs; code 0: the request goes on, with the
  *              headers named in rm_hdrs ('|'-separated) removed, add_hdrs appended, the R-URI
- *              set if ruri is not empty, and flags (comma-separated names) for the engine's route
+ *              set if ruri is not empty, $du and $fs (the send socket) set if not empty, and
+ *              flags (comma-separated names) for the engine's route
  *   link.notify {notifies}              NOTIFYs the service starts itself
  *   link.hello  {}                      on connecting: Kamailio replays the events it queued
  *   link.ping   (request)               Kamailio answers "pong": the heartbeat
- * A notify is {ruri, nexthop, hdrs}: the arguments of tm's t_uac_send().
+ * A notify is {ruri, nexthop, socket, reuse, hdrs}: the arguments of tm's t_uac_send(), and with
+ * reuse ("ip:port" of a TCP/TLS flow) it is sent only if that connection is still open (Kamailio
+ * would otherwise open one to the flow's address, which behind NAT reaches nobody).
  */
 
 export interface WireNotify {
   ruri: string;
   nexthop: string;
+  /** t_uac_send()'s send socket (proto:ip:port), "" for Kamailio's choice. */
+  socket: string;
+  /** ip:port of the connection the NOTIFY must reuse, "" for none. */
+  reuse: string;
   hdrs: string;
 }
 
@@ -34,6 +41,8 @@ export interface Resume {
   rm_hdrs: string;
   add_hdrs: string;
   ruri: string;
+  du: string;
+  fs: string;
   flags: string;
 }
 
@@ -52,11 +61,30 @@ export const renderHeaders = (headers: readonly Header[]): string => headers.map
 
 const uriOf = (route: string): string => /<([^>]+)>/.exec(route)?.[1] ?? route.trim();
 
-/** A NOTIFY as t_uac_send() takes it; a route set is sent as Route headers via its first hop. */
-export function renderNotify(n: Pick<OutboundNotify, 'ruri' | 'route' | 'headers'>): WireNotify {
+const hostOf = (address: string): string => (address.includes(':') ? `[${address}]` : address);
+
+/** A flow as a next hop: sip:ip:port;transport=proto. */
+export const flowUri = (f: Flow): string => `sip:${hostOf(f.address)}:${f.port};transport=${f.proto}`;
+
+/**
+ * A NOTIFY as t_uac_send() takes it. A route set is sent as Route headers via its first hop
+ * (from a socket Kamailio picks for it); without one a NOTIFY with a flow goes to the flow (its
+ * address as next hop, from the socket it came in on, over its own connection only), else to its
+ * R-URI.
+ */
+export function renderNotify(n: Pick<OutboundNotify, 'ruri' | 'route' | 'headers' | 'flow'>): WireNotify {
   const lines = n.headers.map(([name, value]) => `${name}: ${headerValue(value)}\r\n`);
-  if (n.route.length > 0) lines.splice(4, 0, `Route: ${headerValue(n.route.join(','))}\r\n`);
-  return { ruri: headerValue(n.ruri), nexthop: n.route.length > 0 ? headerValue(uriOf(n.route[0]!)) : '', hdrs: lines.join('') };
+  const routed = n.route.length > 0;
+  if (routed) lines.splice(4, 0, `Route: ${headerValue(n.route.join(','))}\r\n`);
+  const f = n.flow;
+  return {
+    ruri: headerValue(n.ruri),
+    nexthop: routed ? headerValue(uriOf(n.route[0]!)) : f ? headerValue(flowUri(f)) : '',
+    // A route set's first hop may want another transport than the flow's: Kamailio picks the socket.
+    socket: !routed && f ? headerValue(f.socket) : '',
+    reuse: !routed && f && isStreamFlow(f) ? headerValue(`${hostOf(f.address)}:${f.port}`) : '',
+    hdrs: lines.join(''),
+  };
 }
 
 /** The answer that resumes a suspended transaction: a reply, or the request goes on edited. */
@@ -70,6 +98,8 @@ export function resume(ids: TransactionIds, reply: SipReply | undefined, edit: M
     rm_hdrs: reply ? '' : (edit?.removeHeaders ?? []).join('|'),
     add_hdrs: reply ? '' : renderHeaders(edit?.appendHeaders ?? []),
     ruri: reply ? '' : headerValue(edit?.ruri ?? ''),
+    du: reply || !edit?.dst ? '' : headerValue(flowUri(edit.dst)),
+    fs: reply || !edit?.dst ? '' : headerValue(edit.dst.socket),
     flags: reply ? '' : (edit?.flags ?? []).join(','),
   };
 }

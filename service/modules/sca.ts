@@ -10,7 +10,7 @@ import type { SubscribeOutcome } from '../sca/subscribe.js';
 import { ScaEngine } from '../sca/engine.js';
 import { allLineViews, lineChanges } from '../sca/line-view.js';
 import type { ScaWrite } from '../sca/journal.js';
-import { callEventInput, notifyReplyInput, subscribeInput } from '../sca/schemas.js';
+import { callEventInput, flowFields, flowFromFields, notifyReplyInput, subscribeInput, throughProxy } from '../sca/schemas.js';
 import { Committer } from '../store/committer.js';
 import { ScaStore } from '../store/sca-tables.js';
 import type { ModuleDeps, ServiceModule } from './module.js';
@@ -20,18 +20,21 @@ import type { ModuleDeps, ServiceModule } from './module.js';
  * (kamailio/sca-routes.cfg), its sca.* commands, its store, metrics and live-view lines.
  *
  * Link methods (params as kamailio/sca-routes.cfg sends them):
- *   sca.subscribe    {tindex, tlabel, msg, ruri, to_tag}   the SUBSCRIBE is suspended → Resume
- *   sca.invite       {tindex, tlabel, msg, ruri}           the INVITE is suspended → Resume
- *   sca.call_event   {hook, msg, status?}                  reported, not suspended → {}
+ *   sca.subscribe    {tindex, tlabel, msg, ruri, to_tag, auth_user?, flow}   the SUBSCRIBE is suspended → Resume
+ *   sca.invite       {tindex, tlabel, msg, ruri, flow}                        the INVITE is suspended → Resume
+ *   sca.call_event   {hook, msg, status?, flow}                               reported, not suspended → {}
+ *   (flow: proto, src_ip, src_port, rcv_ip, rcv_port = $pr, $si, $sp, $Ri, $Rp; a SUBSCRIBE's
+ *    NOTIFYs go back to it, a 2xx's is where a pickup of that party goes)
  *   sca.notify_reply {call_id, from_tag, cseq, code}       the final reply to a NOTIFY; sent as a notification (no id): not answered
  */
 
 const ids = { tindex: z.number().int().nonnegative(), tlabel: z.number().int().nonnegative() };
 // The engine's inputs without the clock; Kamailio sends an empty string for an unset value.
 const optionalText = z.string().optional().transform((s) => (s === '' ? undefined : s));
-const subscribeParams = subscribeInput.omit({ now: true, ruri: true, to_tag: true, auth_user: true }).extend({ ...ids, ruri: optionalText, to_tag: optionalText, auth_user: optionalText }).strip();
-const inviteParams = subscribeInput.pick({ msg: true }).extend({ ...ids, ruri: optionalText }).strip();
-const callEventParams = callEventInput.omit({ now: true, mask: true }).strip();
+const subscribeParams = subscribeInput.omit({ now: true, ruri: true, to_tag: true, auth_user: true, flow: true })
+  .extend({ ...ids, ruri: optionalText, to_tag: optionalText, auth_user: optionalText, ...flowFields }).strip();
+const inviteParams = subscribeInput.pick({ msg: true }).extend({ ...ids, ruri: optionalText, ...flowFields }).strip();
+const callEventParams = callEventInput.omit({ now: true, mask: true, flow: true }).extend(flowFields).strip();
 const notifyReplyParams = notifyReplyInput.omit({ now: true }).strip();
 
 /** The transaction ids of a request whose params are otherwise unreadable. */
@@ -48,6 +51,7 @@ export function inviteEdit(out: Pick<CallEventOutcome, 'edit' | 'callerShared'>)
     appendHeaders: [...(edit.keepCallInfo.length > 0 ? [['Call-Info', edit.keepCallInfo.join(', ')] as const] : []), ...edit.appendHeaders],
     ruri: edit.ruri,
     flags: [...(out.callerShared ? ['sca_caller'] : []), ...(edit.ruri !== undefined ? ['sca_pickup'] : [])],
+    dst: edit.dst,
   };
 }
 
@@ -75,13 +79,13 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
   /** SUBSCRIBEs handled and not yet answered: when each came, for the handling histogram. */
   const subscribing = new WeakMap<object, { out: SubscribeOutcome; t0: number }>();
   let purgeTimer: NodeJS.Timeout | undefined;
-  let greeted = true;
+  let linkedOnce = false;
 
   const subscribe: LinkMethod<z.infer<typeof subscribeParams>> = {
     params: subscribeParams,
-    handle(p) {
+    handle(p, from) {
       const t0 = performance.now();
-      const out = engine.subscribe({ msg: p.msg, ruri: p.ruri, to_tag: p.to_tag, auth_user: p.auth_user, now: clock() });
+      const out = engine.subscribe({ msg: p.msg, ruri: p.ruri, to_tag: p.to_tag, auth_user: p.auth_user, flow: throughProxy(flowFromFields(p), from.proxy), now: clock() });
       subscribing.set(out, { out, t0 });
       log.info({ aor: out.aor, callId: callIdOf(p.msg), code: out.reply.code, notifies: out.notifies.length }, `SUBSCRIBE ${out.reply.code} ${out.reply.reason}`);
       metrics.subscribed(out);
@@ -95,8 +99,8 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
 
   const invite: LinkMethod<z.infer<typeof inviteParams>> = {
     params: inviteParams,
-    handle(p) {
-      const out = engine.callEvent({ hook: 'request', msg: p.msg, now: clock() });
+    handle(p, from) {
+      const out = engine.callEvent({ hook: 'request', msg: p.msg, flow: throughProxy(flowFromFields(p), from.proxy), now: clock() });
       log.info({ aor: out.aors[0], callId: callIdOf(p.msg), result: out.result, reply: out.reply?.code, pickup: out.edit.ruri !== undefined }, 'INVITE');
       return { answer: { ...resume(p, out.reply, inviteEdit(out)) }, effects: out };
     },
@@ -109,8 +113,8 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
 
   const callEvent: LinkMethod<z.infer<typeof callEventParams>> = {
     params: callEventParams,
-    handle(p) {
-      const out = engine.callEvent({ hook: p.hook, msg: p.msg, status: p.status, now: clock() });
+    handle(p, from) {
+      const out = engine.callEvent({ hook: p.hook, msg: p.msg, status: p.status, flow: throughProxy(flowFromFields(p), from.proxy), now: clock() });
       if (out.notifies.length > 0 || out.result === 1) {
         log.debug({ aor: out.aors[0], callId: callIdOf(p.msg), hook: p.hook, status: p.status, notifies: out.notifies.length }, 'call event');
       }
@@ -169,8 +173,6 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
       log.info({ store: db.kind, ...counts, skipped: loaded.skipped }, 'state restored');
       if (loaded.skipped > 0) log.warn({ skipped: loaded.skipped }, 'bad rows skipped while restoring');
       await run(restored);
-      // After a restart every phone gets the full state once Kamailio is there to carry it.
-      greeted = restored.subscriptions === 0;
       purgeTimer = setInterval(() => {
         const out = engine.tick(clock());
         if (out.notifies.length > 0) log.info({ notifies: out.notifies.length }, 'purge');
@@ -179,10 +181,13 @@ export function scaModule(deps: ModuleDeps): ServiceModule & { readonly engine: 
       }, config.purge_expired_interval * 1000);
     },
 
-    linkUp() {
-      if (greeted) return;
-      greeted = true;
-      void run(engine.notifyEveryone(clock()));
+    // A proxy linked (after the service's restart, or its own): the phones that subscribed
+    // through it get the full state, which only it can carry to them (NAT bindings, TCP/TLS
+    // connections); those of no known proxy (rows of an older release) with the first link.
+    linkUp(proxy) {
+      void run(engine.notifyThrough(proxy, clock()));
+      if (!linkedOnce) void run(engine.notifyThrough(undefined, clock()));
+      linkedOnce = true;
     },
 
     async stop() {

@@ -33,6 +33,7 @@ const SUBSCRIPTION: ResultFields = {
   to_tag: 'its To tag (the service\'s)',
   notify_cseq: 'the CSeq of the last NOTIFY sent in it',
   route_set: 'the route set NOTIFYs follow',
+  flow: 'where its last SUBSCRIBE came from and the socket it came in on (proto:address:port on proto:ip:port): its NOTIFYs go there; "" if Kamailio did not say',
 };
 
 const APPEARANCE: ResultFields = {

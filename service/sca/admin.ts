@@ -21,6 +21,8 @@ export interface SubscriptionView {
   to_tag: string;
   notify_cseq: number;
   route_set: string[];
+  /** Where its last SUBSCRIBE came from: proto:address:port, then the local socket ("" if unknown). */
+  flow: string;
 }
 
 export interface AppearanceView {
@@ -40,6 +42,7 @@ const subView = (s: Subscription, now: number): SubscriptionView => ({
   aor: s.aor, event: s.event, subscriber: s.subscriber, expires: s.expires, ttl: Math.max(0, Math.floor(s.expires - now)),
   state: s.state === 'terminated' && s.reason ? `terminated;reason=${s.reason}` : s.state, index: s.index,
   call_id: s.callId, from_tag: s.fromTag, to_tag: s.toTag, notify_cseq: s.notifyCseq, route_set: [...s.routeSet],
+  flow: s.flow ? `${s.flow.proto}:${s.flow.address.includes(':') ? `[${s.flow.address}]` : s.flow.address}:${s.flow.port} on ${s.flow.socket}` : '',
 });
 
 export function listSubscriptions(ctx: ScaContext, now: number): SubscriptionView[] {

@@ -3,7 +3,7 @@ import { firstHeader, headerLines, headerValues, type SipMessage } from '../sip/
 import { parseNameAddr, tagOf, type NameAddr } from '../sip/name-addr.js';
 import { canonicalAor, extractAor } from '../sip/uri.js';
 import { fits, MAX } from './limits.js';
-import type { Notify, SipReply } from './types.js';
+import type { Flow, Notify, SipReply } from './types.js';
 
 /**
  * Where in the proxy's script a call event was seen:
@@ -21,6 +21,8 @@ export interface CallEventInput {
   readonly status: number | undefined;
   /** sca_call_info_update's mask: 1 caller side, 2 callee side, 3 both. */
   readonly mask: 1 | 2 | 3;
+  /** Where the message came from (undefined: the proxy did not say). */
+  readonly flow?: Flow | undefined;
   readonly now: number;
 }
 
@@ -32,6 +34,8 @@ export interface MessageEdit {
   readonly keepCallInfo: readonly string[];
   readonly appendHeaders: ReadonlyArray<readonly [string, string]>;
   readonly ruri: string | undefined;
+  /** Where the request goes instead of its R-URI's host: the held party's flow, behind NAT. */
+  readonly dst?: Flow | undefined;
   readonly dropBranches: boolean;
 }
 

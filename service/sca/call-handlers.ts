@@ -6,7 +6,7 @@ import { aorDomain, canonicalAor, extractAor, parseUri } from '../sip/uri.js';
 import { NO_EDIT, partyOf, readCallMessage, type CallEventInput, type CallEventOutcome, type CallMessage, type MessageEdit } from './call-event.js';
 import type { ScaContext } from './context.js';
 import type { Trigger } from './transitions.js';
-import type { Appearance, AppearanceState, Notify } from './types.js';
+import type { Appearance, AppearanceState, Flow, Notify } from './types.js';
 
 function callerLineIsShared(ctx: ScaContext, msg: SipMessage): boolean {
   const from = parseNameAddr(firstHeader(msg, 'from') ?? '', 'From');
@@ -51,7 +51,7 @@ export function handleCallEvent(ctx: ScaContext, input: CallEventInput): CallEve
   }
   const edit: MessageEdit = { ...NO_EDIT, removeCallInfo: call.callInfo !== undefined, keepCallInfo: call.callInfo ? call.keepCallInfo : [] };
   if (!callerShared && !calleeShared) return outcome(-1, [], edit);
-  const h: Handling = { ctx, call, now: input.now, callerShared, calleeShared, edit, notifies: [], aors: new Set() };
+  const h: Handling = { ctx, call, now: input.now, callerShared, calleeShared, edit, notifies: [], aors: new Set(), flow: input.flow };
 
   if (msg.kind === 'request') {
     switch (msg.method) {
@@ -75,6 +75,8 @@ interface Handling {
   edit: MessageEdit;
   readonly notifies: Notify[];
   readonly aors: Set<string>;
+  /** Where the message came from. */
+  readonly flow?: Flow | undefined;
 }
 
 const done = (h: Handling, result: 1 | 0 | -1): CallEventOutcome =>
@@ -165,6 +167,8 @@ function pickup(h: Handling, app: Appearance): CallEventOutcome {
   h.edit = {
     ...h.edit,
     ruri: app.callee,
+    // Its Contact may be a private address: the pickup goes where its answer came from.
+    dst: app.calleeFlow,
     dropBranches: true,
     appendHeaders: [...h.edit.appendHeaders, ['Replaces', formatReplaces({ callId: old.callId, toTag: remoteTag, fromTag: memberTag, earlyOnly: false })]],
   };
@@ -185,7 +189,10 @@ function moveRemoteSide(h: Handling, app: Appearance, oldCallId: string, oldTags
   if (remoteAor === h.call.fromAor || !h.ctx.appearances.isShared(remoteAor)) return;
   const remote = h.ctx.appearances.findByDialog(remoteAor, oldCallId, oldTags);
   if (!remote) return;
-  h.ctx.appearances.update(remoteAor, remote, { callee: h.call.contact ?? remote.callee, dialog: { callId: h.call.callId, fromTag: h.call.fromTag, toTag: '' } });
+  h.ctx.appearances.update(remoteAor, remote, {
+    ...(h.call.contact !== undefined ? { callee: h.call.contact, calleeFlow: h.flow } : {}),
+    dialog: { callId: h.call.callId, fromTag: h.call.fromTag, toTag: '' },
+  });
 }
 
 function inviteReply(h: Handling, status: number): CallEventOutcome {
@@ -236,7 +243,7 @@ function answered(h: Handling): CallEventOutcome {
     ctx.appearances.update(call.fromAor, app, {
       ...(app.dialog && app.dialog.toTag === '' && call.toTag ? { dialog: { ...app.dialog, toTag: call.toTag } } : {}),
       ...(app.pending?.callId === call.callId ? { pending: undefined } : {}),
-      callee: call.contact ?? app.callee,
+      ...(call.contact !== undefined ? { callee: call.contact, calleeFlow: h.flow } : {}),
       ...(call.fromAor !== call.toAor ? { uri: partyOf(call.to.display, uas) } : {}),
     });
   }

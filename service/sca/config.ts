@@ -27,6 +27,13 @@ export const scaConfigSchema = z.object({
   max_subscriptions_per_line: z.coerce.number().int().min(1).max(100_000).default(200),
   max_subscriptions: z.coerce.number().int().min(1).max(10_000_000).default(500_000),
   active_pending_timeout: z.coerce.number().positive().default(35),
+  /**
+   * NOTIFYs go to the flow the subscription's last SUBSCRIBE came from (source address, port,
+   * transport, local socket), not to its Contact: phones behind NAT and on TCP/TLS connections
+   * get them. false: to the Contact, as the native module (a Contact with ;ob, RFC 5626, still
+   * gets its flow).
+   */
+  notify_to_flow: z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s))]).default(true),
 });
 
 export type ScaConfig = z.infer<typeof scaConfigSchema>;

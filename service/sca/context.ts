@@ -1,6 +1,6 @@
 import { AppearanceTable } from './appearances.js';
 import { Journal, type ScaWrite } from './journal.js';
-import { buildNotify, fullStateCallInfo, lineSeizeCallInfo } from './notify.js';
+import { buildNotify, fullStateCallInfo, lineSeizeCallInfo, notifyFlow } from './notify.js';
 import { SubscriptionTable } from './subscriptions.js';
 import type { EngineConfig, Notify, Subscription } from './types.js';
 
@@ -54,18 +54,19 @@ export class ScaContext {
     const callInfo = sub.event === 'call-info'
       ? fullStateCallInfo(sub.aor, this.appearances.list(sub.aor))
       : lineSeizeCallInfo(sub.aor, index);
-    return buildNotify(current, callInfo, now, this.config.server_address);
+    return buildNotify(current, callInfo, now, this.config.server_address, notifyFlow(current, this.config.notify_to_flow));
   }
 
   /**
    * Group NOTIFY: every active call-info subscriber of the AoR, the phone that caused the change
    * included, newest subscription first. Each gets its own Subscription-State.
    */
-  notifyGroup(aor: string, now: number): Notify[] {
-    const subs = this.subscriptions.forAor(aor, 'call-info').filter((s) => s.state === 'active');
+  notifyGroup(aor: string, now: number, only?: (s: Subscription) => boolean): Notify[] {
+    const subs = this.subscriptions.forAor(aor, 'call-info').filter((s) => s.state === 'active' && (!only || only(s)));
     if (subs.length === 0) return [];
     const callInfo = fullStateCallInfo(aor, this.appearances.list(aor));
-    return subs.map((s) => buildNotify(this.subscriptions.update(s, { notifyCseq: s.notifyCseq + 1 }), callInfo, now, this.config.server_address));
+    return subs.map((s) => buildNotify(this.subscriptions.update(s, { notifyCseq: s.notifyCseq + 1 }), callInfo, now, this.config.server_address,
+      notifyFlow(s, this.config.notify_to_flow)));
   }
 
   hasCallInfoSubscribers(aor: string): boolean {

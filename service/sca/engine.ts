@@ -46,14 +46,14 @@ export class ScaEngine {
   subscribe(input: SubscribeJson): WithEffects<SubscribeOutcome> {
     const msg = parseMessage(input.msg);
     if (!msg.ok) return this.finish({ reply: { code: 400, reason: 'Bad Request', headers: [] }, notifies: [], toTag: undefined, aor: undefined });
-    return this.finish(handleSubscribe(this.ctx, { msg: msg.value, ruri: input.ruri, toTag: input.to_tag, authUser: input.auth_user, now: input.now }));
+    return this.finish(handleSubscribe(this.ctx, { msg: msg.value, ruri: input.ruri, toTag: input.to_tag, authUser: input.auth_user, flow: input.flow, now: input.now }));
   }
 
   callEvent(input: CallEventJson): WithEffects<CallEventOutcome> {
     const msg = parseMessage(input.msg);
     if (!msg.ok) return this.finish({ result: -1 as const, reply: undefined, edit: NO_EDIT, notifies: [], aors: [], callerShared: false });
     const mask = input.mask === undefined || input.mask === 0 ? 3 : input.mask;
-    return this.finish(handleCallEvent(this.ctx, { hook: input.hook, msg: msg.value, status: input.status, mask, now: input.now }));
+    return this.finish(handleCallEvent(this.ctx, { hook: input.hook, msg: msg.value, status: input.status, mask, flow: input.flow, now: input.now }));
   }
 
   /**
@@ -76,6 +76,15 @@ export class ScaEngine {
   /** Full-state NOTIFYs to every call-info subscriber (after a restore). */
   notifyEveryone(now: number): ScaEffects {
     return this.finish({ notifies: notifyEveryone(this.ctx, now) });
+  }
+
+  /**
+   * The full state to every call-info subscriber that came through this proxy (its PROXY_ID;
+   * undefined: those of no known proxy): when that proxy is linked again, what was sent to them
+   * meanwhile went nowhere.
+   */
+  notifyThrough(proxy: string | undefined, now: number): ScaEffects {
+    return this.finish({ notifies: notifyEveryone(this.ctx, now, (s) => s.flow?.proxy === proxy) });
   }
 
   /** The periodic purge; call it every purge_expired_interval. */

@@ -27,6 +27,7 @@ export function restoreLines(ctx: ScaContext, lines: readonly LineSnapshot[], no
       if (s.expires <= now || s.state !== 'active') {
         expired++;
         ctx.journal.subscription(s); // not in the table: its row goes
+        if (s.flow !== undefined) ctx.journal.flow(s);
         continue;
       }
       ctx.subscriptions.restore(copySub(s));
@@ -41,6 +42,6 @@ export function restoreLines(ctx: ScaContext, lines: readonly LineSnapshot[], no
 }
 
 /** A full-state NOTIFY to every call-info subscriber: after a restart, every lamp is set again. */
-export function notifyEveryone(ctx: ScaContext, now: number): Notify[] {
-  return ctx.appearances.aors().flatMap((aor) => ctx.notifyGroup(aor, now));
+export function notifyEveryone(ctx: ScaContext, now: number, only?: (s: Subscription) => boolean): Notify[] {
+  return ctx.appearances.aors().flatMap((aor) => ctx.notifyGroup(aor, now, only));
 }

@@ -5,7 +5,7 @@ import { parseNameAddr, tagOf } from '../sip/name-addr.js';
 import { extractAor, parseUri } from '../sip/uri.js';
 import type { ScaContext } from './context.js';
 import { fits, MAX, own } from './limits.js';
-import { NO_ROUTE, type EventPackage, type Notify, type SipReply, type Subscription } from './types.js';
+import { NO_ROUTE, type EventPackage, type Flow, type Notify, type SipReply, type Subscription } from './types.js';
 
 export interface SubscribeInput {
   readonly msg: SipMessage;
@@ -15,6 +15,8 @@ export interface SubscribeInput {
   readonly toTag: string | undefined;
   /** Who the proxy authenticated, if it did. */
   readonly authUser?: string | undefined;
+  /** Where the SUBSCRIBE came from (undefined: the proxy did not say; NOTIFYs go to the Contact). */
+  readonly flow?: Flow | undefined;
   readonly now: number;
 }
 
@@ -49,6 +51,7 @@ interface SubscribeRequest {
   inDialog: boolean;
   routeSet: readonly string[];
   requestUri: string; // the request line's URI, the reply Contact when server_address is unset
+  flow: Flow | undefined;
 }
 
 function readRequest(input: SubscribeInput, event: EventPackage, maxExpires: number): SubscribeRequest | undefined {
@@ -96,6 +99,7 @@ function readRequest(input: SubscribeInput, event: EventPackage, maxExpires: num
     inDialog: requestToTag !== undefined,
     routeSet: routeSet.length === 0 ? NO_ROUTE : routeSet.map(own),
     requestUri,
+    flow: input.flow && { ...input.flow },
   };
 }
 
@@ -195,6 +199,8 @@ function save(ctx: ScaContext, req: SubscribeRequest, existing: Subscription | u
   if (existing) {
     return ctx.subscriptions.update(existing, {
       callId: req.callId, fromTag: req.fromTag, toTag: req.toTag, state: 'active', reason: undefined, expires: now + req.expires,
+      // Every SUBSCRIBE, a refresh included, says where the phone is now (a new NAT binding or connection).
+      flow: req.flow,
       ...(index > 0 ? { index } : {}),
       // A new dialog brings a new route set; an in-dialog refresh keeps the stored one.
       ...(req.inDialog ? {} : { routeSet: req.routeSet }),
@@ -203,7 +209,7 @@ function save(ctx: ScaContext, req: SubscribeRequest, existing: Subscription | u
   return ctx.subscriptions.insert({
     aor: req.aor, event: req.event, subscriber: req.subscriber, expires: now + req.expires, state: 'active',
     reason: undefined, index, callId: req.callId, fromTag: req.fromTag, toTag: req.toTag, notifyCseq: 0,
-    routeSet: req.routeSet,
+    routeSet: req.routeSet, flow: req.flow,
   });
 }
 
@@ -221,12 +227,12 @@ function unsubscribe(
     // Nothing stored: answer and NOTIFY from the request itself.
     const transient: Subscription = {
       aor: req.aor, event: req.event, subscriber: req.subscriber, expires: now, state: 'terminated', reason: undefined,
-      index, callId: req.callId, fromTag: req.fromTag, toTag: req.toTag, notifyCseq: 0, routeSet: req.routeSet, seq: 0,
+      index, callId: req.callId, fromTag: req.fromTag, toTag: req.toTag, notifyCseq: 0, routeSet: req.routeSet, seq: 0, flow: req.flow,
     };
     const notify = ctx.notifySubscriber(transient, now);
     return done(req.event === 'line-seize' ? [notify, ...ctx.notifyGroup(req.aor, now)] : [notify]);
   }
-  const ended = ctx.subscriptions.update(existing, { callId: req.callId, fromTag: req.fromTag, toTag: req.toTag, state: 'terminated', reason: undefined, expires: now });
+  const ended = ctx.subscriptions.update(existing, { callId: req.callId, fromTag: req.fromTag, toTag: req.toTag, state: 'terminated', reason: undefined, expires: now, flow: req.flow });
   const notifies = [ctx.notifySubscriber(ended, now, index)];
   ctx.subscriptions.delete(ended);
   if (req.event === 'line-seize') {

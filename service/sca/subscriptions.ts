@@ -1,5 +1,8 @@
 import type { Journal } from './journal.js';
-import type { EventPackage, Subscription, SubscriptionChange } from './types.js';
+import type { EventPackage, Flow, Subscription, SubscriptionChange } from './types.js';
+
+const sameFlow = (a: Flow | undefined, b: Flow | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && a.proto === b.proto && a.address === b.address && a.port === b.port && a.socket === b.socket && a.proxy === b.proxy);
 
 const lineKey = (aor: string, event: EventPackage): string => `${aor}\u0000${event}`;
 
@@ -35,6 +38,7 @@ export class SubscriptionTable {
     const saved: Subscription = { ...sub, seq: this.nextSeq++ };
     this.put(saved);
     this.journal.subscription(saved);
+    this.journal.flow(saved);
     this.journal.line(saved.aor);
     return saved;
   }
@@ -48,6 +52,7 @@ export class SubscriptionTable {
   update(sub: Subscription, change: SubscriptionChange): Subscription {
     const s = this.own(sub);
     const redialog = (change.callId !== undefined && change.callId !== s.callId) || (change.toTag !== undefined && change.toTag !== s.toTag);
+    if ('flow' in change && !sameFlow(change.flow, s.flow)) this.journal.flow(s);
     if (redialog) this.unindex(s);
     Object.assign(s, change);
     if (redialog) this.index(s);
@@ -64,6 +69,7 @@ export class SubscriptionTable {
     this.perEvent[sub.event]--;
     if (line.size === 0) this.lines.delete(key);
     this.journal.subscription(sub);
+    if (sub.flow !== undefined) this.journal.flow(sub);
     this.journal.line(sub.aor);
   }
 

@@ -1,7 +1,7 @@
-import type { OutboundNotify } from '../effects.js';
+import type { Flow, OutboundNotify } from '../effects.js';
 import type { TerminationReason } from '../sip/subscription-state.js';
 
-export type { SipReply } from '../effects.js';
+export type { Flow, SipReply } from '../effects.js';
 export type { ScaConfig as EngineConfig } from './config.js';
 
 export type EventPackage = 'call-info' | 'line-seize';
@@ -36,12 +36,14 @@ export interface Appearance {
   readonly direction: 'outgoing' | 'incoming' | undefined;
   readonly ctime: number;
   readonly mtime: number; // last state change, seconds
+  /** Where the remote party's Contact was reached from (its 2xx's flow): a pickup goes there. */
+  readonly calleeFlow?: Flow | undefined;
   /** What to put back if an in-flight re-INVITE or pickup fails (the call is still up). */
   readonly pending: PendingChange | undefined;
 }
 
 /** The fields of an appearance that are not its state or index. */
-export type AppearanceDetails = Partial<Pick<Appearance, 'owner' | 'callee' | 'uri' | 'dialog' | 'direction' | 'pending'>>;
+export type AppearanceDetails = Partial<Pick<Appearance, 'owner' | 'callee' | 'calleeFlow' | 'uri' | 'dialog' | 'direction' | 'pending'>>;
 
 export interface PendingChange {
   readonly kind: 'reinvite' | 'pickup';
@@ -64,6 +66,8 @@ export interface Subscription {
   readonly notifyCseq: number; // CSeq of the last NOTIFY sent
   readonly routeSet: readonly string[]; // Record-Route of the initial SUBSCRIBE, in received order
   readonly seq: number; // creation order; group NOTIFYs go newest first, as the module's list does
+  /** Where its last SUBSCRIBE came from: NOTIFYs go there (undefined: to the Contact). */
+  readonly flow?: Flow | undefined;
 }
 
 /** The route set of the many subscriptions without Record-Route: one shared empty list. */

@@ -2,7 +2,8 @@ import type { Change } from './committer.js';
 import type { Database, Migration, SqlValue, Statement } from './database.js';
 import type { ScaWrite } from '../sca/journal.js';
 import type { LineSnapshot } from '../sca/snapshot.js';
-import { isAppearanceState, type Appearance, type EventPackage, type Subscription } from '../sca/types.js';
+import { flowInput } from '../sca/schemas.js';
+import { isAppearanceState, type Appearance, type EventPackage, type Flow, type Subscription } from '../sca/types.js';
 
 /**
  * The SCA engine's tables: subscriptions in Kamailio's own sca_subscriptions layout (the kamctl
@@ -60,11 +61,36 @@ export const SCA_MIGRATIONS: readonly Migration[] = [
       'INDEX UNIQUE sca_service_sub_key ON sca_subscriptions (subscriber, aor, event, server_id)',
     ],
   },
+  {
+    // Where each subscription's last SUBSCRIBE came from (its NOTIFYs go there), beside the native
+    // sca_subscriptions rows, whose layout the module still reads; where a held party answered from.
+    version: 3,
+    sqlite: [
+      `CREATE TABLE sca_subscription_flows (subscriber VARCHAR(255) NOT NULL, aor VARCHAR(255) NOT NULL, event INTEGER NOT NULL,
+        server_id INTEGER DEFAULT 0 NOT NULL, proto VARCHAR(8) NOT NULL, address VARCHAR(64) NOT NULL, port INTEGER NOT NULL,
+        socket VARCHAR(80) NOT NULL, PRIMARY KEY (subscriber, aor, event, server_id))`,
+      `ALTER TABLE sca_appearances ADD COLUMN callee_flow VARCHAR(255)`,
+    ],
+    mysql: [
+      `CREATE TABLE sca_subscription_flows (subscriber VARCHAR(255) NOT NULL, aor VARCHAR(255) NOT NULL, event INT NOT NULL,
+        server_id INT(11) DEFAULT 0 NOT NULL, proto VARCHAR(8) NOT NULL, address VARCHAR(64) NOT NULL, port INT NOT NULL,
+        socket VARCHAR(80) NOT NULL, PRIMARY KEY (subscriber, aor, event, server_id))`,
+      `ALTER TABLE sca_appearances ADD COLUMN callee_flow VARCHAR(255)`,
+    ],
+  },
+  {
+    // The proxy (PROXY_ID) a subscription's last SUBSCRIBE came through: with several proxies,
+    // its NOTIFYs go out through that one.
+    version: 4,
+    sqlite: [`ALTER TABLE sca_subscription_flows ADD COLUMN proxy VARCHAR(64)`],
+    mysql: [`ALTER TABLE sca_subscription_flows ADD COLUMN proxy VARCHAR(64) NULL`],
+  },
 ];
 
 const SUB_COLUMNS = ['subscriber', 'aor', 'event', 'expires', 'state', 'app_idx', 'call_id', 'from_tag', 'to_tag', 'record_route', 'notify_cseq', 'subscribe_cseq', 'server_id'] as const;
 const SUB_KEY = ['subscriber', 'aor', 'event', 'server_id'];
-const APP_COLUMNS = ['aor', 'app_index', 'state', 'owner', 'callee', 'uri', 'call_id', 'from_tag', 'to_tag', 'direction', 'ctime', 'mtime', 'pending', 'server_id'] as const;
+const FLOW_COLUMNS = ['subscriber', 'aor', 'event', 'server_id', 'proto', 'address', 'port', 'socket', 'proxy'] as const;
+const APP_COLUMNS = ['aor', 'app_index', 'state', 'owner', 'callee', 'uri', 'call_id', 'from_tag', 'to_tag', 'direction', 'ctime', 'mtime', 'pending', 'callee_flow', 'server_id'] as const;
 const APP_KEY = ['aor', 'app_index', 'server_id'];
 
 /** INSERT ... or update the non-key columns, in the database's dialect. */
@@ -78,7 +104,7 @@ function upsertSql(kind: Database['kind'], table: string, columns: readonly stri
 
 /** The SCA engine's store: loads its lines at start and turns its writes into statements. */
 export class ScaStore {
-  private readonly sql: Record<'insertLine' | 'deleteLine' | 'upsertSub' | 'deleteSub' | 'upsertApp' | 'deleteApp', string>;
+  private readonly sql: Record<'insertLine' | 'deleteLine' | 'upsertSub' | 'deleteSub' | 'upsertFlow' | 'deleteFlow' | 'upsertApp' | 'deleteApp', string>;
 
   constructor(private readonly db: Database, private readonly serverId = 0) {
     this.sql = {
@@ -86,6 +112,8 @@ export class ScaStore {
       deleteLine: 'DELETE FROM sca_lines WHERE aor = ? AND server_id = ?',
       upsertSub: upsertSql(db.kind, 'sca_subscriptions', SUB_COLUMNS, SUB_KEY),
       deleteSub: 'DELETE FROM sca_subscriptions WHERE subscriber = ? AND aor = ? AND event = ? AND server_id = ?',
+      upsertFlow: upsertSql(db.kind, 'sca_subscription_flows', FLOW_COLUMNS, SUB_KEY),
+      deleteFlow: 'DELETE FROM sca_subscription_flows WHERE subscriber = ? AND aor = ? AND event = ? AND server_id = ?',
       upsertApp: upsertSql(db.kind, 'sca_appearances', APP_COLUMNS, APP_KEY),
       deleteApp: 'DELETE FROM sca_appearances WHERE aor = ? AND app_index = ? AND server_id = ?',
     };
@@ -105,7 +133,10 @@ export class ScaStore {
     const aors = await this.db.query('SELECT aor FROM sca_lines WHERE server_id = ?', [this.serverId]);
     const lines = new LineCollector(aors.map((r) => String(r.aor)));
     for (let last = -1; ;) {
-      const page = await this.db.query(`SELECT * FROM sca_subscriptions WHERE server_id = ? AND id > ? ORDER BY id LIMIT ${LOAD_PAGE}`, [this.serverId, last]);
+      const page = await this.db.query(`SELECT s.*, f.proto AS flow_proto, f.address AS flow_address, f.port AS flow_port, f.socket AS flow_socket, f.proxy AS flow_proxy
+        FROM sca_subscriptions s LEFT JOIN sca_subscription_flows f
+          ON f.subscriber = s.subscriber AND f.aor = s.aor AND f.event = s.event AND f.server_id = s.server_id
+        WHERE s.server_id = ? AND s.id > ? ORDER BY s.id LIMIT ${LOAD_PAGE}`, [this.serverId, last]);
       lines.subscriptions(page as unknown as SubscriptionRow[]);
       if (page.length < LOAD_PAGE) break;
       last = Number(page.at(-1)!.id);
@@ -134,6 +165,12 @@ export class ScaStore {
         if (!w.value) return { key, statements: [s(this.sql.deleteSub, [w.subscriber, w.aor, EVENT_INT[w.event], id])] };
         const row = subscriptionRow(w.value, id);
         return { key, statements: [s(this.sql.upsertSub, SUB_COLUMNS.map((c) => row[c]))] };
+      }
+      case 'flow': {
+        const key = `flow\u0000${w.aor}\u0000${w.event}\u0000${w.subscriber}`;
+        const keyParams = [w.subscriber, w.aor, EVENT_INT[w.event], id];
+        const f = w.value;
+        return { key, statements: [f ? s(this.sql.upsertFlow, [...keyParams, f.proto, f.address, f.port, f.socket, f.proxy ?? null]) : s(this.sql.deleteFlow, keyParams)] };
       }
       case 'appearance': {
         const key = `app\u0000${w.aor}\u0000${w.index}`;
@@ -168,6 +205,12 @@ export interface SubscriptionRow {
   notify_cseq: number;
   subscribe_cseq: number;
   server_id: number;
+  /** From sca_subscription_flows (null: none stored, e.g. a row the native module wrote). */
+  flow_proto?: string | null;
+  flow_address?: string | null;
+  flow_port?: number | null;
+  flow_socket?: string | null;
+  flow_proxy?: string | null;
 }
 
 export interface AppearanceRow {
@@ -184,6 +227,7 @@ export interface AppearanceRow {
   ctime: number;
   mtime: number;
   pending: string | null;
+  callee_flow?: string | null;
 }
 
 export function subscriptionRow(s: Subscription, serverId: number): SubscriptionRow {
@@ -207,8 +251,23 @@ export function subscriptionFromRow(r: SubscriptionRow): Subscription | undefine
     notifyCseq: Number(r.notify_cseq) || 0,
     routeSet: r.record_route ? splitRoutes(r.record_route) : [],
     seq: Number(r.id ?? 0),
+    flow: r.flow_proto ? readFlow({ proto: r.flow_proto, address: r.flow_address, port: Number(r.flow_port), socket: r.flow_socket, ...(r.flow_proxy ? { proxy: r.flow_proxy } : {}) }) : undefined,
   };
 }
+
+/** A stored flow, validated as if it came from Kamailio; one that does not parse is dropped (NOTIFYs then go to the Contact). */
+const readFlow = (raw: unknown): Flow | undefined => {
+  const f = flowInput.safeParse(raw);
+  return f.success ? f.data : undefined;
+};
+
+const readJsonFlow = (text: string): Flow | undefined => {
+  try {
+    return readFlow(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+};
 
 const splitRoutes = (rr: string): string[] => rr.split(/,(?=\s*<)/).map((x) => x.trim()).filter((x) => x !== '');
 
@@ -217,6 +276,7 @@ export function appearanceRow(aor: string, a: Appearance): AppearanceRow {
     aor, app_index: a.index, state: a.state, owner: a.owner, callee: a.callee, uri: a.uri,
     call_id: a.dialog?.callId ?? null, from_tag: a.dialog?.fromTag ?? null, to_tag: a.dialog?.toTag ?? null,
     direction: a.direction ?? null, ctime: a.ctime, mtime: a.mtime, pending: a.pending ? JSON.stringify(a.pending) : null,
+    callee_flow: a.calleeFlow ? JSON.stringify(a.calleeFlow) : null,
   };
 }
 
@@ -234,6 +294,7 @@ export function appearanceFromRow(r: AppearanceRow): Appearance | undefined {
     dialog: r.call_id ? { callId: r.call_id, fromTag: r.from_tag ?? '', toTag: r.to_tag ?? '' } : undefined,
     direction: r.direction === 'incoming' || r.direction === 'outgoing' ? r.direction : undefined,
     ctime: Number(r.ctime), mtime: Number(r.mtime), pending,
+    calleeFlow: r.callee_flow ? readJsonFlow(r.callee_flow) : undefined,
   };
 }
 

@@ -2,7 +2,7 @@
 // scripted phones register and call through it; `npm stop` stops both. And the service alone,
 // with no Kamailio to reach, says so and /readyz says why.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -16,18 +16,21 @@ const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 t.test('npm start: a working proxy with shared lines and call control; npm stop ends it', async (t) => {
-  const { sip, http, dir, started } = await onFreePorts(['udp', 'tcp', 'tcp', 'udp'], async ([sip, evapi, http, jsonrpc]) => {
+  const { sip, tcp, tls, http, dir, started } = await onFreePorts(['udp', 'tcp', 'tcp', 'udp', 'tcp', 'tcp'], async ([sip, evapi, http, jsonrpc, tcp, tls]) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'npm-start-'));
-    const args = ['--sip-port', String(sip), '--evapi-port', String(evapi), '--http-port', String(http), '--jsonrpc-port', String(jsonrpc), '--dir', dir];
+    const args = ['--sip-port', String(sip), '--tcp-port', String(tcp), '--tls-port', String(tls), '--evapi-port', String(evapi), '--http-port', String(http),
+      '--jsonrpc-port', String(jsonrpc), '--dir', dir];
     try {
-      return { sip: sip!, http: http!, dir, started: await run('npm', ['start', '--', ...args], { cwd: ROOT }) };
+      return { sip: sip!, tcp: tcp!, tls: tls!, http: http!, dir, started: await run('npm', ['start', '--', ...args], { cwd: ROOT }) };
     } catch (err) {
       await run('npm', ['stop', '--', '--sip-port', String(sip), '--dir', dir], { cwd: ROOT }).catch(() => undefined);
       throw err;
     }
   });
   t.teardown(() => run('npm', ['stop', '--', '--sip-port', String(sip), '--dir', dir], { cwd: ROOT }).then(() => undefined, () => undefined));
-  t.match(started.stdout, `phones register at   udp:127.0.0.1:${sip}, domain ${DOMAIN}`);
+  t.match(started.stdout, `phones register at   udp:127.0.0.1:${sip}, tcp:127.0.0.1:${tcp}, tls:127.0.0.1:${tls}, domain ${DOMAIN}`);
+  t.match(started.stdout, `TLS certificate      ${dir}/tls/sip-cert.pem (self-signed`, 'the first start made a certificate and says where');
+  t.ok(existsSync(`${dir}/tls/sip-cert.pem`) && existsSync(`${dir}/tls/sip-key.pem`));
   t.match(started.stdout, `live view            http://127.0.0.1:${http}/`);
   t.match(started.stdout, `call-control socket  ${dir}/cc.sock`);
   t.match(started.stdout, /stop with\s+npm stop/);
@@ -57,9 +60,10 @@ t.test('npm start: a working proxy with shared lines and call control; npm stop 
 
 t.test('npm start with the call-control socket off: the summary, the log and /readyz say calls go uncounted; not with --cc-link', async (t) => {
   const start = async (extra: string[]) => {
-    const [sip, evapi, http, jsonrpc] = await externalPorts(['udp', 'tcp', 'tcp', 'udp']);
+    const [sip, evapi, http, jsonrpc, tcp, tls] = await externalPorts(['udp', 'tcp', 'tcp', 'udp', 'tcp', 'tcp']);
     const dir = mkdtempSync(path.join(tmpdir(), 'npm-start-off-'));
-    const args = ['--sip-port', String(sip), '--evapi-port', String(evapi), '--http-port', String(http), '--jsonrpc-port', String(jsonrpc), '--dir', dir];
+    const args = ['--sip-port', String(sip), '--tcp-port', String(tcp), '--tls-port', String(tls), '--evapi-port', String(evapi), '--http-port', String(http),
+      '--jsonrpc-port', String(jsonrpc), '--dir', dir];
     t.teardown(() => run('npm', ['stop', '--', '--sip-port', String(sip), '--dir', dir], { cwd: ROOT }).then(() => undefined, () => undefined));
     const started = await run('npm', ['start', '--', ...args, ...extra], { cwd: ROOT });
     const readyz = (await (await fetch(`http://127.0.0.1:${http}/readyz`)).json()) as { status: string; modules: { cc: { detail: Record<string, unknown> } } };

@@ -29,7 +29,8 @@ export interface FakeKamailio {
   bytes: () => number;
 }
 
-export async function fakeKamailio(): Promise<FakeKamailio> {
+/** `proxy`: the PROXY_ID it answers hellos with. */
+export async function fakeKamailio(opts: { proxy?: string } = {}): Promise<FakeKamailio> {
   const received: unknown[] = [];
   const sizes: number[] = [];
   let hellos = 0;
@@ -56,7 +57,7 @@ export async function fakeKamailio(): Promise<FakeKamailio> {
           hellos++; // asks Kamailio to replay what it queued
           lastHello = f.params;
           // Kamailio's link.cfg answers a hello that has an id with its PROXY_ID.
-          if (f.id !== undefined) s.write(encodeNetstring(JSON.stringify({ jsonrpc: '2.0', result: { proxy: 'fake', epoch: (f.params as { epoch?: number } | undefined)?.epoch ?? 0 }, id: f.id })));
+          if (f.id !== undefined) s.write(encodeNetstring(JSON.stringify({ jsonrpc: '2.0', result: { proxy: opts.proxy ?? 'fake', epoch: (f.params as { epoch?: number } | undefined)?.epoch ?? 0 }, id: f.id })));
         }
         else if (f.method === 'link.ack') acks++; // answers a pong: Kamailio drops it
         else if (f.method === 'link.credit') credited += Number((f.params as { read?: number } | undefined)?.read ?? 0); // what the service has read

@@ -17,6 +17,9 @@ export class RowImage {
           for (const [k, s] of this.subs) if (s.aor === w.aor) this.subs.delete(k);
           for (const [k, a] of this.apps) if (a.aor === w.aor) this.apps.delete(k);
         }
+      } else if (w.kind === 'flow') {
+        // Kept with the subscription row's value; the store writes it to its own table.
+        continue;
       } else if (w.kind === 'subscription') {
         const key = `${w.aor} ${w.event} ${w.subscriber}`;
         if (w.value) this.subs.set(key, structuredClone(w.value));

@@ -16,6 +16,9 @@ export const DOMAIN = 'pbx.example.com';
 
 export interface Stack {
   sipPort: number;
+  /** Kamailio's TCP and TLS listeners (127.0.0.1). */
+  tcpPort: number;
+  tlsPort: number;
   jsonrpcPort: number;
   evapiPort: number;
   httpPort: number;
@@ -47,10 +50,10 @@ export async function startStack(settings: Record<string, string | number> = {})
   const { cc_link: ccLink, auth_db: authDb, kamailio_define: defines, ...serviceSettings } = settings;
   const sets = Object.entries({ log_level: 'debug', ...serviceSettings }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
   // Ports from the range below the ephemeral one; a start that finds one taken is made again.
-  const { sipPort, evapiPort, httpPort, jsonrpcPort, dir, args } = await onFreePorts(['udp', 'tcp', 'tcp', 'udp'], async ([sip, evapi, http, jsonrpc]) => {
+  const { sipPort, tcpPort, tlsPort, evapiPort, httpPort, jsonrpcPort, dir, args } = await onFreePorts(['udp', 'tcp', 'tcp', 'tcp', 'tcp', 'udp'], async ([sip, tcp, tls, evapi, http, jsonrpc]) => {
     const d = mkdtempSync(path.join(tmpdir(), 'sca-e2e-'));
-    const a = ['--sip-port', String(sip), '--evapi-port', String(evapi), '--http-port', String(http), '--jsonrpc-port', String(jsonrpc),
-      '--dir', d, '--domain', DOMAIN, ...(ccLink ? ['--cc-link'] : []), ...(authDb ? ['--auth-db', String(authDb)] : []),
+    const a = ['--sip-port', String(sip), '--tcp-port', String(tcp), '--tls-port', String(tls), '--evapi-port', String(evapi), '--http-port', String(http),
+      '--jsonrpc-port', String(jsonrpc), '--dir', d, '--domain', DOMAIN, ...(ccLink ? ['--cc-link'] : []), ...(authDb ? ['--auth-db', String(authDb)] : []),
       ...String(defines ?? '').split(';').filter((x) => x !== '').flatMap((x) => ['--define', x])];
     try {
       await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'start', ...a, ...sets], { cwd: ROOT });
@@ -60,11 +63,11 @@ export async function startStack(settings: Record<string, string | number> = {})
       const logs = ['kamailio.log', 'service.log'].map((f) => { try { return readFileSync(path.join(d, f), 'utf8'); } catch { return ''; } }).join('\n');
       throw Object.assign(err as Error, { stderr: `${(err as { stderr?: string }).stderr ?? ''}\n${logs}` });
     }
-    return { sipPort: sip!, evapiPort: evapi!, httpPort: http!, jsonrpcPort: jsonrpc!, dir: d, args: a };
+    return { sipPort: sip!, tcpPort: tcp!, tlsPort: tls!, evapiPort: evapi!, httpPort: http!, jsonrpcPort: jsonrpc!, dir: d, args: a };
   });
   const phones: Phone[] = [];
   return {
-    sipPort, evapiPort, httpPort, dir, jsonrpcPort,
+    sipPort, tcpPort, tlsPort, evapiPort, httpPort, dir, jsonrpcPort,
     async phone(name, user, host) {
       const p = new Phone(name, user, DOMAIN, sipPort, host);
       await p.start();

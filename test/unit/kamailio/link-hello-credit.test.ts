@@ -56,3 +56,29 @@ t.test('a burst over 64 KB is credited at once, not only after the timer', async
   await until(() => k.credited() >= Buffer.byteLength(big), 5000);
   t.equal(k.credited(), Buffer.byteLength(big));
 });
+
+t.test('several proxies: each NOTIFY goes out through its subscriber\'s own proxy, whichever proxy asked', async (t) => {
+  const [a, b] = await Promise.all([fakeKamailio({ proxy: 'A' }), fakeKamailio({ proxy: 'B' })]);
+  const link = new KamailioLink([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], quiet);
+  const notify = (proxy: string | undefined, n: number) => ({
+    ruri: `sip:p${n}@10.0.0.${n}`, route: [], callId: `c${n}`, fromTag: 't', cseq: n, headers: [['CSeq', `${n} NOTIFY`]] as Array<[string, string]>, subject: 'sip:100@x', proxy,
+  });
+  link.register({
+    'line.event': { params: z.object({}), handle: (_p, from) => ({ answer: { from: from.proxy }, effects: { ...noEffects(), notifies: [notify('A', 1), notify('B', 2), notify(undefined, 3)] } }) },
+  }, async (effects, answer) => answer(effects.notifies));
+  link.start();
+  let aClosed = false;
+  t.teardown(async () => { link.stop(); if (!aClosed) await a.close(); await b.close(); });
+  await until(() => link.connected === 2);
+  t.same(link.proxies.sort(), ['A', 'B']);
+  b.send({ jsonrpc: '2.0', id: 'e1', method: 'line.event', params: {} });
+  const [answer] = (await b.next(1)) as Array<{ id: string; result: { from: string; notifies: Array<{ ruri: string }> } }>;
+  t.same([answer!.id, answer!.result.from], ['e1', 'B'], 'the handler learns which proxy asked');
+  t.same(answer!.result.notifies.map((n) => n.ruri), ['sip:p2@10.0.0.2', 'sip:p3@10.0.0.3'], 'B\'s answer carries B\'s subscriber and the one of no proxy');
+  const [frame] = (await a.next(1)) as Array<{ method: string; params: { notifies: Array<{ ruri: string }> } }>;
+  t.same([frame!.method, frame!.params.notifies.map((n) => n.ruri)], ['link.notify', ['sip:p1@10.0.0.1']], 'A\'s subscriber\'s NOTIFY goes through A');
+  aClosed = true;
+  await a.close(); // gone for good: no reconnection
+  await until(() => link.connected === 1);
+  t.notOk(link.sendNotifies([notify('A', 4)]), 'a subscriber\'s proxy not linked: the NOTIFY is dropped, not sent through another');
+});

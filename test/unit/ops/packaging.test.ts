@@ -132,7 +132,7 @@ const MODULE_PACKAGE: Record<string, string> = {
   'jansson.so': 'kamailio-extra-modules', 'jsonrpcs.so': 'kamailio', 'kex.so': 'kamailio', 'maxfwd.so': 'kamailio', 'mqueue.so': 'kamailio',
   'pv.so': 'kamailio', 'registrar.so': 'kamailio', 'rr.so': 'kamailio', 'sanity.so': 'kamailio', 'sca.so': 'kamailio', 'siputils.so': 'kamailio',
   'sl.so': 'kamailio', 'textops.so': 'kamailio', 'textopsx.so': 'kamailio', 'tm.so': 'kamailio', 'tmx.so': 'kamailio', 'usrloc.so': 'kamailio',
-  'xlog.so': 'kamailio',
+  'xlog.so': 'kamailio', 'nathelper.so': 'kamailio', 'tcpops.so': 'kamailio', 'tls.so': 'kamailio-tls-modules',
 };
 
 t.test('the Kamailio image installs the package of every module the cfgs load', async (t) => {
