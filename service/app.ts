@@ -65,10 +65,26 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
   const sca = scaModule(deps);
   const cc = ccModule(deps);
   const modules: ServiceModule[] = [sca, cc, ...(opts.modules ?? []).map((make) => make(deps))];
+  // What the page shows of this node: its role (HA), its epoch, who leads, the proxies linked.
+  const nodeNow = (): Record<string, unknown> => ({ ...(role ? haView(role) : { role: 'single' }), proxies: link.proxies });
+  let nodeShown = '';
+  const nodeView = {
+    all: () => ({ node: nodeNow() }),
+    changes() {
+      const now = JSON.stringify(nodeNow());
+      if (now === nodeShown) return undefined;
+      nodeShown = now;
+      return { node: nodeNow() };
+    },
+    forget: () => { nodeShown = ''; },
+  };
   const view = registerLiveView(http, {
     clock, access,
-    views: modules.flatMap((m) => (m.view ? [m.view] : [])),
+    views: [...modules.flatMap((m) => (m.view ? [m.view] : [])), nodeView],
   });
+  link.onUp(() => view.changed());
+  link.onDown(() => view.changed());
+  role?.onLeader(() => view.changed());
   viewChanged = view.changed;
   for (const m of modules) {
     const { link: onLink } = m;

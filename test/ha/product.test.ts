@@ -3,6 +3,7 @@
 // (n1, n2, ha_enabled), with scripted phones registered at each proxy. Spec §4: T1 election,
 // T4 one call limit across both proxies, T5 kill -9 of the leader mid-call.
 import t from 'tap';
+import WebSocket from 'ws';
 import { DOMAIN, HaTopology } from '../../scripts/ha/topology.js';
 import { hdr, sdp, type Phone } from '../support/sip-phone.js';
 import { until } from '../support/wait.js';
@@ -44,6 +45,14 @@ t.test('T1: exactly one node leads and links to both proxies; the other stands b
   const body = (await refused.json()) as { error?: { code: number; message: string } };
   t.match(body.error?.message, new RegExp(`standby: send commands to the leader, ${leader.id}/`), 'a command sent to the standby names the leader');
   for (const p of ha.proxies) t.equal(p.log().match(/said hello \(epoch \d+\): it is the active one/g)?.length, 1, `proxy ${p.id} heard one hello`);
+  const firstPush = (port: number) => new Promise<{ node: { role: string; epoch: number | null; leader: { holder: string } | null; proxies: string[] } }>((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { origin: `http://127.0.0.1:${port}` });
+    ws.once('message', (m) => { resolve(JSON.parse(String(m))); ws.close(); });
+    ws.once('error', reject);
+  });
+  const [lv, sv] = await Promise.all([firstPush(leader.httpPort), firstPush(standby.httpPort)]);
+  t.same([lv.node.role, [...lv.node.proxies].sort()], ['leader', ['A', 'B']], 'the leader\'s live view says it leads, linked to A and B');
+  t.same([sv.node.role, sv.node.leader?.holder.split('/')[0], sv.node.proxies], ['standby', leader.id, []], 'the standby\'s names the leader');
 });
 
 t.test('T4: max_calls 3 with 20 INVITEs split over both proxies admits exactly 3, round after round', async (t) => {
