@@ -104,6 +104,8 @@ interface Peer {
   /** Bytes of Kamailio's requests read and not yet credited (link.credit), and its timer. */
   uncredited: number;
   creditTimer: NodeJS.Timeout | undefined;
+  /** How often this Kamailio stopped writing to us because we fell behind (its pongs say). */
+  stalls: number;
 }
 
 /**
@@ -164,7 +166,7 @@ export class KamailioLink {
       const [host = '127.0.0.1', port = '8448'] = a.split(/:(?=\d+$)/);
       const peer: Peer = {
         client: new EvapiClient(host, Number(port), log), pingId: 0, ping: undefined, written: 0, read: 0, readPings: [], queue: [], queuedBytes: 0, ackDue: false,
-        proxy: undefined, helloId: undefined, uncredited: 0, creditTimer: undefined,
+        proxy: undefined, helloId: undefined, uncredited: 0, creditTimer: undefined, stalls: 0,
       };
       peer.client.on('message', (payload: string) => this.receive(peer, payload));
       peer.client.on('down', () => {
@@ -221,6 +223,11 @@ export class KamailioLink {
   /** Kamailio instances linked: connected, and our hello answered. */
   get connected(): number {
     return this.peers.filter((p) => p.client.isConnected && p.proxy !== undefined).length;
+  }
+
+  /** Times the linked proxies stopped writing to this service because it fell behind (each counts since its start). */
+  get creditStalls(): number {
+    return this.peers.reduce((n, p) => n + (p.proxy !== undefined ? p.stalls : 0), 0);
   }
 
   /** The PROXY_ID of each linked Kamailio. */
@@ -320,6 +327,8 @@ export class KamailioLink {
         peer.ping = undefined;
         this.counters.pongs++;
       }
+      const stalls = (msg.result as { stalls?: unknown } | null)?.stalls;
+      if (typeof stalls === 'number' && Number.isInteger(stalls) && stalls >= 0) peer.stalls = stalls;
       const k = peer.readPings.findIndex((p) => p.id === msg!.id);
       if (k >= 0) {
         peer.read = peer.readPings[k]!.at;

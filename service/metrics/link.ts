@@ -20,6 +20,11 @@ export class LinkMetrics implements LinkObserver {
       labelNames: ['kind'], registers: [registry],
       collect() { const b = link.backlog; this.set({ kind: 'unread' }, b.unread); this.set({ kind: 'waiting' }, b.waiting); },
     });
+    new Gauge({
+      name: 'sca_link_credit_stalls', help: 'Times the linked proxies stopped writing to this service because it fell behind (2 MB unread, or a second without credit), as each proxy counts them since its start',
+      registers: [registry],
+      collect() { this.set(link.creditStalls); },
+    });
     new Counter({
       name: 'link_heartbeat_resets_total', help: 'Kamailio connections reset because a ping went unanswered', registers: [registry],
       collect() { this.reset(); this.inc(link.counters.resets); },

@@ -66,6 +66,7 @@ t.test('T6: the leader frozen (SIGSTOP) under load: the standby takes over, Kama
   const unread = [...ha.proxy('A').log().matchAll(/the service has (\d+) bytes unread: treated as away/g)].map((m) => Number(m[1]));
   const silent = /no credit from the service for \d+ ms with \d+ bytes unread: treated as away/.test(ha.proxy('A').log());
   t.ok(silent || unread.length > 0, 'proxy A stopped writing to the frozen leader (no credit)');
+  await until(async () => /^sca_link_credit_stalls [1-9]/m.test(await (await fetch(`http://127.0.0.1:${next!.httpPort}/metrics`)).text()), 15_000, 'the stall in the new leader\'s metrics (its proxies\' pongs count them)');
   t.ok(unread.every((n) => n <= 2_097_152 + 40_000), `at most 2 MB and a frame left unread at it (${Math.max(0, ...unread)})`);
   old.resume();
   const code = await Promise.race([old.exited(), sleep(15_000).then(() => 'still running')]);

@@ -27,6 +27,8 @@ export interface FakeKamailio {
   playDead: (dead: boolean) => void;
   /** Payload bytes received so far. */
   bytes: () => number;
+  /** What its pongs say of its stalls (times it stopped writing to a service that fell behind). */
+  setStalls: (n: number) => void;
 }
 
 /** `proxy`: the PROXY_ID it answers hellos with. */
@@ -43,6 +45,9 @@ export async function fakeKamailio(opts: { proxy?: string } = {}): Promise<FakeK
   let bytes = 0;
   let socket: net.Socket | undefined;
   let connections = 0;
+  let stalls = 0;
+  // As link.cfg answers a ping.
+  const pong = (id: string): string => encodeNetstring(JSON.stringify({ jsonrpc: '2.0', result: { pong: true, stalls }, id }));
   const server = net.createServer((s) => {
     connections++;
     socket = s;
@@ -63,7 +68,7 @@ export async function fakeKamailio(opts: { proxy?: string } = {}): Promise<FakeK
         else if (f.method === 'link.credit') credited += Number((f.params as { read?: number } | undefined)?.read ?? 0); // what the service has read
         else if (f.method === 'link.ping') {
           pings++;
-          if (!dead) s.write(encodeNetstring(JSON.stringify({ jsonrpc: '2.0', id: f.id, result: 'pong' })));
+          if (!dead) s.write(pong(String(f.id)));
           else held.push(String(f.id));
         } else received.push(f);
       }
@@ -90,9 +95,10 @@ export async function fakeKamailio(opts: { proxy?: string } = {}): Promise<FakeK
     },
     playDead: (d) => {
       dead = d;
-      if (!d) for (const id of held.splice(0)) socket?.write(encodeNetstring(JSON.stringify({ jsonrpc: '2.0', id, result: 'pong' })));
+      if (!d) for (const id of held.splice(0)) socket?.write(pong(id));
     },
     bytes: () => bytes,
+    setStalls: (n) => { stalls = n; },
   };
 }
 

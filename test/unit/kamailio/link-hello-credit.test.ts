@@ -44,6 +44,19 @@ t.test('Kamailio\'s requests are credited by their bytes; answers to our pings a
   t.equal(k.credited(), sent, 'pongs credit nothing (Kamailio does not count them)');
 });
 
+t.test('the stalls Kamailio\'s pongs report are what the link says (for sca_link_credit_stalls)', async (t) => {
+  const k = await fakeKamailio();
+  const link = new KamailioLink([`127.0.0.1:${k.port}`], quiet, { heartbeatMs: 30 });
+  link.start();
+  t.teardown(async () => { link.stop(); await k.close(); });
+  await until(() => link.connected === 1);
+  await until(() => k.pings() >= 1);
+  t.equal(link.creditStalls, 0, 'none reported');
+  k.setStalls(3);
+  await until(() => link.creditStalls === 3, 3000, 'the next pong to report 3 stalls');
+  t.equal(link.creditStalls, 3);
+});
+
 t.test('a burst over 64 KB is credited at once, not only after the timer', async (t) => {
   const k = await fakeKamailio();
   const link = new KamailioLink([`127.0.0.1:${k.port}`], quiet);
