@@ -44,17 +44,19 @@ export interface SocketDoorDeps {
 
 /**
  * `proxy`: the PROXY_ID of the Kamailio that asked, when it came through sca-cc-relay; the call
- * records it, so its dialog commands go to that proxy over its link.
+ * records it, so its dialog commands go to that proxy over its link. `heldMs`: how long the relay
+ * kept a start or stop before it reached this node (a failover): it happened that long ago.
  */
-export function socketDoor(deps: SocketDoorDeps): (req: CallControlRequest, proxy?: string) => Promise<string> {
+export function socketDoor(deps: SocketDoorDeps): (req: CallControlRequest, proxy?: string, heldMs?: number) => Promise<string> {
   const { engine, clock, log } = deps;
   const bad = (req: CallControlRequest, issues: string): string => {
     log.warn({ command: req.command, issues }, 'call_control request rejected');
     return 'Error';
   };
 
-  return async (req, proxy) => {
+  return async (req, proxy, heldMs = 0) => {
     const t0 = performance.now();
+    const at = heldMs > 0 ? clock() - heldMs / 1000 : undefined;
     switch (req.command) {
       case 'init': {
         const f = initFields.safeParse(req.fields);
@@ -77,7 +79,7 @@ export function socketDoor(deps: SocketDoorDeps): (req: CallControlRequest, prox
         const f = startFields.safeParse(req.fields);
         const dialog = f.success ? parseDialogId(f.data.dialogid) : undefined;
         if (!f.success || !dialog) return bad(req, f.success ? `dialogid ${f.data.dialogid}` : f.error.message);
-        const out = engine.answered({ callId: f.data.callid, ...dialog }, clock());
+        const out = engine.answered({ callId: f.data.callid, ...dialog, ...(at !== undefined ? { at } : {}) }, clock());
         // Not waited for: Kamailio's reply to start acknowledges nothing a restart could lose (the
         // reconcile finds the answered dialog and its start time at Kamailio).
         void deps.run(out);
@@ -87,7 +89,7 @@ export function socketDoor(deps: SocketDoorDeps): (req: CallControlRequest, prox
       case 'stop': {
         const f = stopFields.safeParse(req.fields);
         if (!f.success) return bad(req, f.error.message);
-        const out = engine.ended({ callId: f.data.callid, cause: 'normal' }, clock());
+        const out = engine.ended({ callId: f.data.callid, cause: 'normal', ...(at !== undefined ? { at } : {}) }, clock());
         await deps.run(out);
         deps.changed();
         return out.found ? 'Ok' : 'Not found';

@@ -37,7 +37,8 @@ function accountsView(engine: CcEngine, now: number): unknown[] {
 
 /** sca-cc-relay's requests, for the relay listener: answered by the socket door for the relay's proxy. */
 export interface CcRelayDoor {
-  handle(req: CallControlRequest, proxy: string): Promise<string>;
+  /** `heldMs`: how long the relay kept a start/stop before it got here. */
+  handle(req: CallControlRequest, proxy: string, heldMs: number): Promise<string>;
   /** A call_control.so connection closed at that proxy: its worker drops start/stop for 10 s. */
   clientClosed(proxy: string): void;
 }
@@ -137,7 +138,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & {
     store,
     committer,
     socket,
-    relayDoor: { handle: (req, proxy) => door(req, proxy), clientClosed: () => kamailio.suspectLoss(clock(), true) },
+    relayDoor: { handle: (req, proxy, heldMs) => door(req, proxy, heldMs), clientClosed: () => kamailio.suspectLoss(clock(), true) },
     link: { methods, apply: (effects, answer) => runner.run(effects as never, answer, answerWithin) },
     linkUp: () => kamailio.kamailioBack(),
     rpc: { table: CC_METHODS, engine: { engine, store }, apply: (effects) => runner.run(effects as never) },

@@ -24,8 +24,8 @@ export interface RelayListenerOptions {
   readonly token: string;
   /** Whether this node serves relays now (it leads, its state is loaded), else why not and who leads. */
   serving(): Serving;
-  /** A request of call_control.so at `proxy` → its reply word(s). */
-  handle(req: CallControlRequest, proxy: string): Promise<string>;
+  /** A request of call_control.so at `proxy` → its reply word(s); `heldMs`: how long the relay kept it. */
+  handle(req: CallControlRequest, proxy: string, heldMs: number): Promise<string>;
   /** A call_control.so connection closed at `proxy` (its worker sends no start/stop for 10 s). */
   clientClosed(proxy: string): void;
   readonly log: RelayListenerLog;
@@ -187,7 +187,7 @@ export class CcRelayListener {
             inFlight++;
             if (inFlight >= maxInFlight) socket.pause();
             // Handed over now, in arrival order (the door passes it to the engine before it waits).
-            o.handle({ command: m.command, fields: m.fields }, proxy).catch((err: unknown) => {
+            o.handle({ command: m.command, fields: m.fields }, proxy, m.held_ms ?? 0).catch((err: unknown) => {
               o.log.error({ proxy, command: m.command, err: err instanceof Error ? err.message : String(err) }, 'relay request failed; answered Error');
               return ERROR_REPLY;
             }).then((reply) => {

@@ -14,6 +14,8 @@ export interface OutboxEntry {
   readonly fields: Readonly<Record<string, string>>;
   /** What it costs to hold (its fields' bytes, roughly). */
   readonly bytes: number;
+  /** When call_control.so sent it (performance.now()): a replay says how long ago that was. */
+  readonly since: number;
 }
 
 export class Outbox {

@@ -47,6 +47,8 @@ export interface CcRelayOptions {
 
 /** Kept until a leader answers them: a call's answer and its end. */
 const KEPT = new Set(['start', 'stop']);
+/** A start/stop kept this long (ms) tells the leader, which then bills it to when it happened. */
+const HELD_MS = 100;
 
 interface LinkEvents {
   welcome(link: NodeLink): void;
@@ -218,7 +220,7 @@ export class CcRelay {
     const seq = ++this.seq;
     const fields = req.fields;
     const bytes = 64 + Object.entries(fields).reduce((n, [k, v]) => n + k.length + Buffer.byteLength(v), 0);
-    const dropped = this.outbox.add({ seq, command: req.command, fields, bytes });
+    const dropped = this.outbox.add({ seq, command: req.command, fields, bytes, since: performance.now() });
     if (dropped.length > 0) this.full(dropped);
     // No leader: kept, and call_control.so's worker is not held (it ignores a stop's reply).
     if (!this.active) {
@@ -261,7 +263,9 @@ export class CcRelay {
     while (this.outbox.inFlight < this.o.window) {
       const e = this.outbox.takeNext();
       if (!e) break;
-      a.send({ t: 'req', id: e.seq, command: e.command, fields: e.fields });
+      // Held long enough to matter (a failover): the leader bills it to when it happened.
+      const held = Math.round(performance.now() - e.since);
+      a.send({ t: 'req', id: e.seq, command: e.command, fields: e.fields, ...(held >= HELD_MS ? { held_ms: held } : {}) });
       this.stats.forwarded++;
     }
     if (this.fullSince !== undefined && this.outbox.size < this.o.queueMax / 2) {

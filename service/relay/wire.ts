@@ -4,7 +4,9 @@
  * it, neither engine knows it.
  *
  *   relay → node   {t:'hello', v, proxy, token}      first, within the node's hello timeout
- *                  {t:'req', id, command, fields}     a call_control.so request, as framed
+ *                  {t:'req', id, command, fields, held_ms?}  a call_control.so request, as framed;
+ *                                                     held_ms: how long the relay kept it (a start
+ *                                                     or stop replayed after a failover)
  *                  {t:'ping'}                          every ping interval
  *                  {t:'closed'}                        a call_control.so connection closed
  *   node → relay   {t:'welcome', node, epoch}         this node leads and serves the relay
@@ -30,12 +32,12 @@ export const MAX_FRAME_BYTES = 512 * 1024;
 export const MAX_HELLO_BYTES = 4096;
 
 export const helloSchema = z.object({ t: z.literal('hello'), v: z.literal(RELAY_PROTOCOL), proxy: proxyIdSchema, token: z.string().min(1).max(1024) }).strip();
-const reqSchema = z.object({ t: z.literal('req'), id: z.number().int().nonnegative(), command: z.string().min(1).max(64) }).passthrough();
+const reqSchema = z.object({ t: z.literal('req'), id: z.number().int().nonnegative(), command: z.string().min(1).max(64), held_ms: z.number().int().min(0).max(30 * 86_400_000).optional() }).passthrough();
 const replySchema = z.object({ t: z.literal('reply'), id: z.number().int().nonnegative(), reply: z.string().min(1).max(8190) }).strip();
 
 export type ToNode =
   | z.infer<typeof helloSchema>
-  | { t: 'req'; id: number; command: string; fields: Readonly<Record<string, string>> }
+  | { t: 'req'; id: number; command: string; fields: Readonly<Record<string, string>>; held_ms?: number }
   | { t: 'ping' }
   | { t: 'closed' };
 
@@ -81,7 +83,7 @@ export function readToNode(raw: unknown): { ok: true; msg: ToNode } | { ok: fals
     const r = reqSchema.safeParse(raw);
     const fields = fieldsOf((raw as { fields?: unknown }).fields);
     if (!r.success || !fields) return { ok: false, error: 'bad request frame' };
-    return { ok: true, msg: { t: 'req', id: r.data.id, command: r.data.command, fields } };
+    return { ok: true, msg: { t: 'req', id: r.data.id, command: r.data.command, fields, ...(r.data.held_ms ? { held_ms: r.data.held_ms } : {}) } };
   }
   return { ok: false, error: `unknown frame ${JSON.stringify(t)?.slice(0, 20)}` };
 }

@@ -18,7 +18,7 @@ import { deferred, until } from '../../support/wait.js';
 
 const TOKEN = 'relay-token-0123456789';
 
-interface Seen { proxy: string; command: string; callid: string | undefined }
+interface Seen { proxy: string; command: string; callid: string | undefined; heldMs: number }
 interface FakeNode {
   readonly address: string;
   readonly listener: CcRelayListener;
@@ -36,8 +36,8 @@ async function node(t: Test, name: string, serving: Serving = { ok: true, node: 
   };
   const listener = new CcRelayListener({
     listen: '127.0.0.1:0', token: TOKEN, serving: () => n.serving,
-    handle: async (req, proxy) => {
-      n.got.push({ proxy, command: req.command, callid: req.fields.callid });
+    handle: async (req, proxy, heldMs) => {
+      n.got.push({ proxy, command: req.command, callid: req.fields.callid, heldMs });
       return n.answer(req);
     },
     clientClosed: (proxy) => n.closedAt.push(proxy),
@@ -83,9 +83,9 @@ t.test('init, start and stop go to the leading node with the proxy id; its repli
   const stop = await w.ask(ccStop('c2'));
   t.same([init.reply, start.reply, stop.reply], ['Limited', 'Ok', 'Ok']);
   t.same(n1.got, [
-    { proxy: 'A', command: 'init', callid: 'c1' }, { proxy: 'A', command: 'init', callid: 'c2' },
-    { proxy: 'A', command: 'start', callid: 'c2' }, { proxy: 'A', command: 'stop', callid: 'c2' },
-  ], 'each request reached the node once, with this relay\'s proxy id');
+    { proxy: 'A', command: 'init', callid: 'c1', heldMs: 0 }, { proxy: 'A', command: 'init', callid: 'c2', heldMs: 0 },
+    { proxy: 'A', command: 'start', callid: 'c2', heldMs: 0 }, { proxy: 'A', command: 'stop', callid: 'c2', heldMs: 0 },
+  ], 'each request reached the node once, with this relay\'s proxy id, not held');
   t.comment(`measured: init ${init.ms.toFixed(1)} ms, start ${start.ms.toFixed(1)} ms, stop ${stop.ms.toFixed(1)} ms through the relay`);
   t.same(running.relay.status().queued, 0, 'nothing kept once answered');
 });
@@ -119,9 +119,12 @@ t.test('no node leads: init is answered Error (-5) at once, never an admission; 
   for (const [cmd, c] of order) t.equal((await w.ask(cmd === 'start' ? ccStart(c) : ccStop(c))).reply, 'Error', `${cmd} ${c}: not confirmed by any leader`);
   t.equal(running.relay.status().queued, order.length, 'all of them kept');
   t.same(n1.got, [], 'nothing handed to a standby');
+  const keptAt = performance.now();
+  await until(() => performance.now() - keptAt > 300, 1000, '300 ms of the outage'); // the outage's length: the scenario
   n1.serving = { ok: true, node: 'n1/x', epoch: 3 };
   await until(() => n1.got.length === order.length, 5000, 'the kept start/stop delivered');
   t.same(n1.got.map((g) => [g.command, g.callid]), order, 'in the order call_control.so sent them');
+  t.ok(n1.got.every((g) => g.heldMs >= 300), `each says how long it was held, for billing to when it happened (${n1.got.map((g) => g.heldMs).join(', ')} ms)`);
   await until(() => running.relay.status().queued === 0, 5000, 'the outbox empty once answered');
   t.ok(logs.some((l) => /replaying/.test(l.msg) && l.replaying === order.length), 'the replay is logged');
   t.equal((await w.ask(ccInit('u2'))).reply, 'Limited', 'and new calls are admitted again');
