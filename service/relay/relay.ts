@@ -312,7 +312,8 @@ export class CcRelay {
     },
     refused: (link, why, leader) => this.say(link.address, 'node refused the relay', { why, leader }),
     reply: (_link, id, reply) => {
-      if (this.outbox.answered(id)) this.pump();
+      // Unserved (the node stopped leading): still kept; the node closes and it goes to the next.
+      if (reply !== undefined && this.outbox.answered(id)) this.pump();
       this.waiters.get(id)?.(reply);
     },
     closed: (link, why) => {

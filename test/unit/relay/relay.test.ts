@@ -153,6 +153,21 @@ t.test('the leader dies with stops unanswered: the next leader gets them again, 
   await until(() => running.relay.status().queued === 0, 5000, 'nothing kept');
 });
 
+t.test('a leader that stops leading answers "unserved": the stop is not lost, the next leader gets it', async (t) => {
+  const n1 = await node(t, 'n1');
+  const n2 = await node(t, 'n2', { ok: false, why: 'standby', leader: 'n1/x' });
+  const { running, worker } = await relayTo(t, [n1.address, n2.address]);
+  await until(() => leaderOf(running) === 'n1/x', 5000, 'the relay to reach n1');
+  n1.serving = { ok: false, why: 'lost its leadership' }; // its relays not closed yet: the next request finds out
+  const w = await worker();
+  t.equal((await w.ask(ccStop('u9'))).reply, 'Error', 'not served');
+  t.same(n1.got, [], 'n1 handed nothing to its door');
+  n2.serving = { ok: true, node: 'n2/x', epoch: 2 };
+  await until(() => n2.got.length === 1, 5000, 'n2 to get the stop');
+  t.same(n2.got.map((g) => [g.command, g.callid]), [['stop', 'u9']]);
+  await until(() => running.relay.status().queued === 0, 5000, 'nothing kept');
+});
+
 t.test('the outbox is bounded: past queue_max the oldest go, counted and logged once', async (t) => {
   const n1 = await node(t, 'n1', { ok: false, why: 'standby' });
   const { running, worker, logs } = await relayTo(t, [n1.address], { queue_max: 5 });
