@@ -3,6 +3,9 @@ import { malformedSocketReply } from '../modules/cc-socket-door.js';
 import type { RelayConfig } from './config.js';
 import { CcRelay, type RelayLog } from './relay.js';
 
+/** At a stop, a leader gets this long (ms) to take what the outbox holds. */
+const DRAIN_MS = 2000;
+
 export interface RunningRelay {
   readonly relay: CcRelay;
   readonly socket: CallControlSocketServer;
@@ -40,6 +43,7 @@ export async function startRelay(config: RelayConfig, log: RelayLog): Promise<Ru
     relay, socket,
     async stop() {
       await socket.close();
+      await relay.drain(DRAIN_MS);
       relay.stop();
     },
   };

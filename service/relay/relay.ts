@@ -171,6 +171,15 @@ export class CcRelay {
     this.search();
   }
 
+  /**
+   * Waits (at most `ms`) for a leader to answer what the outbox holds: a relay stopped on purpose
+   * (an upgrade, a reboot) hands its start/stop over first. Call with no new requests coming.
+   */
+  async drain(ms: number): Promise<void> {
+    const end = performance.now() + ms;
+    while (this.outbox.size > 0 && this.active && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.searchTimer);

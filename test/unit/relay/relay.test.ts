@@ -168,6 +168,22 @@ t.test('a leader that stops leading answers "unserved": the stop is not lost, th
   await until(() => running.relay.status().queued === 0, 5000, 'nothing kept');
 });
 
+t.test('a relay stopped on purpose waits for the leader to take what it kept before it goes', async (t) => {
+  const n1 = await node(t, 'n1');
+  const { running, worker, logs } = await relayTo(t, [n1.address]);
+  await until(() => leaderOf(running) === 'n1/x', 5000, 'the relay to reach n1');
+  const slow = deferred<string>();
+  n1.answer = () => slow.promise; // a commit that takes its time
+  const w = await worker();
+  t.equal((await w.ask(ccStop('d1'))).reply, 'Error', 'not answered in time');
+  t.equal(running.relay.status().queued, 1);
+  const stopped = running.stop();
+  setTimeout(() => slow.resolve('Ok'), 200);
+  await stopped;
+  t.equal(running.relay.status().queued, 0, 'the leader answered it before the relay went');
+  t.notOk(logs.some((l) => /^RELAY STOPPED WITH START\/STOP UNDELIVERED/.test(l.msg)));
+});
+
 t.test('the outbox is bounded: past queue_max the oldest go, counted and logged once', async (t) => {
   const n1 = await node(t, 'n1', { ok: false, why: 'standby' });
   const { running, worker, logs } = await relayTo(t, [n1.address], { queue_max: 5 });

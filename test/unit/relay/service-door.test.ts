@@ -14,6 +14,7 @@ import { jsonLogger } from '../../../service/relay/log.js';
 import { startRelay } from '../../../service/relay/program.js';
 import { ccInit, ccStart, ccStop, CcWorker } from '../../support/cc-worker.js';
 import { fakeKamailio } from '../../support/fake-kamailio.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
 import { until } from '../../support/wait.js';
 
 const TOKEN = 'service-relay-token-42';
@@ -69,6 +70,54 @@ t.test('a call through the relay: admitted and limited by the engine, recorded w
   await until(async () => ((await rpc('cc.calls', {})).result as unknown[]).length === 0, 5000, 'the call no longer counted');
   const cdrs = (await rpc('cc.cdrs', {})).result as Array<{ call_id: string; cause: string }>;
   t.same(cdrs.map((c) => [c.call_id, c.cause]), [['r1', 'admin']], 'one CDR');
+});
+
+t.test('a stop kept by the relay through an outage is billed to when Kamailio sent it, not when the service got it', async (t) => {
+  const k = await fakeKamailio();
+  t.teardown(() => k.close());
+  const dir = mkdtempSync(path.join(tmpdir(), 'sca-relay-late-'));
+  const cfg = loadConfig({
+    env: {},
+    overrides: {
+      evapi_address: [`127.0.0.1:${k.port}`], http_port: 0, db_url: `sqlite:${dir}/s.sqlite`, call_control_socket: '', cc_jsonrpc_address: 'udp:127.0.0.1:9',
+      cc_relay_listen: '127.0.0.1:0', cc_relay_token: TOKEN,
+    },
+  });
+  if (!cfg.ok) throw new Error(cfg.error);
+  const app = buildApp(cfg.config, { logger: false });
+  await app.start();
+  t.teardown(() => app.stop());
+  // The relay reaches the service through a proxy that can cut the network.
+  const net = await TcpProxy.start({ host: '127.0.0.1', port: app.relay!.port! });
+  t.teardown(() => net.close());
+  const relayCfg = loadRelayConfig({ env: {}, overrides: { socket: path.join(dir, 'cc.sock'), nodes: [net.address], token: TOKEN, proxy_id: 'fake', connect_timeout: 0.3, retry_interval: 0.1 } });
+  if (!relayCfg.ok) throw new Error(relayCfg.error);
+  const relay = await startRelay(relayCfg.config, jsonLogger('silent'));
+  t.teardown(() => relay.stop());
+  await until(() => relay.relay.status().leader !== undefined, 5000, 'the relay to reach the service');
+  const rpc = async (method: string, params: unknown) =>
+    (await app.http.inject({ method: 'POST', url: '/rpc', payload: { jsonrpc: '2.0', id: 1, method, params } })).json() as { result?: any };
+  await rpc('cc.rate_set', { prefix: '4', connect_fee: 0, price_per_minute: 60, initial_pulse: 1, next_pulse: 1 });
+  await rpc('cc.account_set', { account: 'alice@example.com', prepaid: true, balance: 1000 });
+  const w = await CcWorker.connect(relayCfg.config.socket);
+  t.teardown(() => w.close());
+  const init = ccInit('late1').replace('sip:bob@example.com', 'sip:4000@example.com');
+  t.equal((await w.ask(init)).reply, 'Limited');
+  t.equal((await w.ask(ccStart('late1', '5:6'))).reply, 'Ok');
+  const answeredAt = performance.now();
+  await until(() => performance.now() - answeredAt >= 1000, 2000, 'one second of call'); // the call's length: the scenario
+  net.blackhole();
+  net.reset();
+  await until(() => relay.relay.status().leader === undefined, 5000, 'the relay to lose the service');
+  const hungUpAt = performance.now();
+  t.equal((await w.ask(ccStop('late1'))).reply, 'Error', 'kept: no service to answer it');
+  await until(() => performance.now() - hungUpAt >= 2500, 3000, 'a 2.5 s outage'); // the outage's length: the scenario
+  net.heal();
+  await until(async () => ((await rpc('cc.calls', {})).result as unknown[]).length === 0, 10_000, 'the replayed stop to end the call');
+  const [cdr] = (await rpc('cc.cdrs', {})).result as Array<{ duration_ms: number; duration: number; amount: number; cause: string }>;
+  const lived = hungUpAt - answeredAt;
+  t.equal(cdr!.cause, 'normal');
+  t.ok(Math.abs(cdr!.duration_ms - lived) < 500, `billed ${cdr!.duration_ms} ms (${cdr!.duration} s, ${cdr!.amount}) for a call of ${Math.round(lived)} ms whose stop arrived ${Math.round(performance.now() - hungUpAt)} ms late`);
 });
 
 t.test('cc_relay_listen needs cc_relay_token', async (t) => {
