@@ -8,6 +8,7 @@ import { registerHaMetrics } from './metrics/ha.js';
 import { HA_METHODS } from './rpc/ha-methods.js';
 import type { MysqlDatabase } from './store/mysql.js';
 import { KamailioLink } from './kamailio/link.js';
+import { CcRelayListener } from './relay/listener.js';
 import { LinkMetrics } from './metrics/link.js';
 import type { ModuleDeps, ServiceModule } from './modules/module.js';
 import { ccModule } from './modules/cc.js';
@@ -92,6 +93,18 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
     if (onLink) link.register(onLink.methods, async (effects, answer) => { await onLink.apply(effects, answer); view.changed(); });
     link.onUp((proxy) => m.linkUp?.(proxy));
   }
+  let storeOpen = false;
+  // sca-cc-relay (cc_relay_listen): every node listens, so a relay learns who leads; only the
+  // leader with its state loaded serves it.
+  const relay = config.cc_relay_listen === '' ? undefined : new CcRelayListener({
+    listen: config.cc_relay_listen, token: config.cc_relay_token!, handle: cc.relayDoor.handle, clientClosed: cc.relayDoor.clientClosed,
+    log: http.log.child({ component: 'cc-relay' }),
+    serving: () => {
+      if (role && !role.leading()) return { ok: false, why: role.snapshot.role === 'lost' ? 'lost its leadership' : 'standby', leader: role.snapshot.leader?.holder };
+      if (!storeOpen) return { ok: false, why: 'loading its state' };
+      return { ok: true, node: role?.snapshot.holder ?? 'sca-service', epoch: role?.snapshot.epoch ?? 0 };
+    },
+  });
   const haRpc = { table: HA_METHODS, engine: { role, link }, apply: async () => undefined };
   registerRpc(http, {
     clock, access, modules: [...modules.flatMap((m) => (m.rpc ? [m.rpc] : [])), haRpc], changed: view.changed,
@@ -108,7 +121,6 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
     }
   });
 
-  let storeOpen = false;
   // Probes and scrapes come every few seconds: their request log lines would drown the rest.
   const quiet = { logLevel: 'warn' as const };
   http.get('/healthz', quiet, async () => ({ status: 'ok' }));
@@ -123,7 +135,7 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
     return reply.code(ready ? 200 : 503).send({
       status, evapi_connected: link.connected, proxies: link.proxies, kamailio: link.problems,
       store: { kind: db.kind, open: storeOpen, degraded }, modules: statuses,
-      ...(role ? { ha: haView(role) } : {}),
+      ...(role ? { ha: haView(role) } : {}), ...(relay ? { cc_relay: relay.status() } : {}),
     });
   });
   // Who leads (HA): a load balancer or sca-ctl finds the leader here, from any node.
@@ -146,6 +158,7 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
     lost = true;
     // Crash-only: nothing more goes to Kamailio, nothing more is committed (the fence is shut).
     link.stop();
+    relay?.closeAll();
     http.log.fatal({ reason, ...haView(role) }, 'HA: leadership lost; this node stops');
     opts.onLost?.(reason);
   });
@@ -158,9 +171,10 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
   });
 
   return {
-    config, http, link, db, registry, sca, cc, modules, role,
+    config, http, link, db, registry, sca, cc, modules, role, relay,
     async start(): Promise<string> {
       await db.open();
+      await relay?.listen();
       if (role) {
         const prepared = await role.start();
         if (!prepared.ok) throw new Error(`HA: ${prepared.error}`);
@@ -173,6 +187,7 @@ export function buildApp(config: Config, opts: AppOptions = {}) {
     async stop(): Promise<void> {
       view.close();
       link.stop();
+      await relay?.close();
       await http.close();
       if (storeOpen) for (const m of modules) await m.stop();
       await role?.stop();

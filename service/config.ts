@@ -71,6 +71,9 @@ export const configSchema = z.object({
 }).refine((c) => !c.ha_enabled || c.ha_node_id !== undefined, {
   message: 'needs ha_node_id (this node\'s name in the lease, e.g. its host name)',
   path: ['ha_node_id'],
+}).refine((c) => c.cc_relay_listen === '' || c.cc_relay_token !== undefined, {
+  message: 'cc_relay_listen needs cc_relay_token: the relays prove who they are with it',
+  path: ['cc_relay_token'],
 }).refine((c) => c.ha_renew_interval <= 0.4 * c.ha_lease_ttl, {
   message: 'at most 0.4 × ha_lease_ttl: the leader stops 0.8 × ha_lease_ttl after its last renewal, so one lost renewal must not stop it',
   path: ['ha_renew_interval'],

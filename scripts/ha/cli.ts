@@ -1,19 +1,25 @@
 // `npm run ha`: the high-availability product on this one box, for trying it: a 3-node MariaDB
 // Galera cluster, Kamailio proxies A and B, service nodes n1 and n2 (ha_enabled). It prints where
 // phones register, which node leads and how to kill it, and runs until Ctrl-C (then stops
-// everything it started). Options: --proxies A,B  --nodes n1,n2  --set name=value (service).
+// everything it started). Options: --proxies A,B  --nodes n1,n2  --set name=value (service)
+// --cc-door link|relay (relay: the proxies run call_control.so, each against a sca-cc-relay).
 import { parseArgs } from 'node:util';
 import { DOMAIN, HaTopology } from './topology.js';
 
 const { values } = parseArgs({
-  options: { proxies: { type: 'string', default: 'A,B' }, nodes: { type: 'string', default: 'n1,n2' }, set: { type: 'string', multiple: true } },
+  options: { proxies: { type: 'string', default: 'A,B' }, nodes: { type: 'string', default: 'n1,n2' }, set: { type: 'string', multiple: true }, 'cc-door': { type: 'string', default: 'link' } },
   allowPositionals: false,
 });
 const settings = Object.fromEntries((values.set ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const say = (msg: string): void => console.log(msg);
 
 say('starting: 3 Galera nodes, then the service nodes, then the proxies (about 20 s)');
-const ha = await HaTopology.start({ proxies: values.proxies!.split(','), nodes: values.nodes!.split(','), settings, log: (m) => say(`  ${m}`) });
+const ccDoor = values['cc-door'];
+if (ccDoor !== 'link' && ccDoor !== 'relay') {
+  console.error('--cc-door: link or relay');
+  process.exit(2);
+}
+const ha = await HaTopology.start({ proxies: values.proxies!.split(','), nodes: values.nodes!.split(','), settings, ccDoor, log: (m) => say(`  ${m}`) });
 let stopping = false;
 const stop = async (): Promise<void> => {
   if (stopping) return;
@@ -33,6 +39,7 @@ HA up: one leader, linked to every proxy; the others stand by.
   leader now           ${leader.id} (pid ${leader.pid}): node bin/sca-ctl.js --url http://127.0.0.1:${leader.httpPort} ha.status
   try a failover       kill -9 ${leader.pid}   (the standby leads within a few seconds; like systemd's Restart=always,
                        this command starts a node that exited again, a second later: it comes back as a standby)
+  call control         ${ccDoor === 'relay' ? `call_control.so through sca-cc-relay (${ha.relays.map((r) => `${r.proxy.id}: ${r.logFile}`).join('   ')})` : 'the link door (cc-routes.cfg)'}
   Galera               ${ha.galera.hosts.join(', ')}   logs and data in ${ha.dir} and ${ha.galera.dir}
   stop with            Ctrl-C
 `);

@@ -20,6 +20,14 @@ export const ccConfigSchema = z.object({
   /** Mode and group of the socket file, so that Kamailio's user can connect (octal text or number). */
   call_control_socket_mode: z.union([z.number().int().min(0).max(0o777), z.string().regex(/^0?[0-7]{3}$/).transform((s) => Number.parseInt(s, 8))]).default(0o660),
   call_control_socket_group: z.string().min(1).optional(),
+  /**
+   * Where sca-cc-relay connects (host:port, '' = off): the relay on each proxy host serves
+   * call_control.so's unix socket and forwards its requests here with its PROXY_ID. Every node
+   * listens; only the leader serves (a standby refuses and names the leader). Needs cc_relay_token.
+   */
+  cc_relay_listen: z.string().regex(/^$|^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'host:port, or empty (off)').default(''),
+  /** The secret every relay presents (its token); never logged. */
+  cc_relay_token: z.string().min(16, 'cc_relay_token: at least 16 characters').optional(),
   /** Kamailio's jsonrpcs datagram socket (dgram_socket), where calls are ended. */
   cc_jsonrpc_address: z.string().regex(/^udp:(\[[0-9a-fA-F:]+\]|[^\s:\[\]]+):\d{1,5}$/, 'udp:host:port').default('udp:127.0.0.1:5810'),
   /** A call admitted and never answered (no start) is released after this many seconds. */

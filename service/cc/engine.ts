@@ -111,10 +111,13 @@ export class CcEngine {
   }
 
   /** The call was answered (start / dialog:start): its time runs from now. A repeat changes nothing. */
-  answered(req: { callId: string; fromTag?: string; hEntry?: number; hId?: number; toTag?: string }, now: number): WithEffects<{ found: boolean }> {
+  answered(req: { callId: string; fromTag?: string; hEntry?: number; hId?: number; toTag?: string; at?: number }, now: number): WithEffects<{ found: boolean }> {
     const call = this.calls.get(req.callId);
     if (!call || (req.fromTag !== undefined && req.fromTag !== call.fromTag)) return this.done({ found: false });
     if (call.state === 'active') return this.done({ found: true });
+    // `at`: when the answer happened, for a report that arrived late (kept through a failover);
+    // never before the call's admission nor after now.
+    if (req.at !== undefined) now = Math.min(now, Math.max(call.createdAt, req.at));
     const e = this.collect();
     const dialog = req.hEntry !== undefined && req.hId !== undefined ? { hEntry: req.hEntry, hId: req.hId } : call.dialog;
     const active: Call = { ...call, state: 'active', connectedAt: now, seenAt: now, dialog, toTag: req.toTag ?? call.toTag };
@@ -132,12 +135,15 @@ export class CcEngine {
    * door gives it, must be the counted call's: another dialog's end never ends this one. A
    * second end is answered as found, alone.
    */
-  ended(req: { callId: string; fromTag?: string; cause: EndCause; code?: number }, now: number): WithEffects<{ found: boolean; cdr?: Cdr }> {
+  ended(req: { callId: string; fromTag?: string; cause: EndCause; code?: number; at?: number }, now: number): WithEffects<{ found: boolean; cdr?: Cdr }> {
     const call = this.calls.get(req.callId);
     if (!call) return this.done({ found: this.calls.wasEnded(req.callId) });
     if (req.fromTag !== undefined && req.fromTag !== call.fromTag) return this.done({ found: false });
     const e = this.collect();
-    const cdr = this.finish(call, call.ending?.cause ?? req.cause, req.code, now, e);
+    // A report that arrived late (kept through a failover) is billed to when the call ended, as a
+    // reconcile bills a call found gone: never before its answer, never after now.
+    const endedAt = req.at === undefined ? now : Math.min(now, Math.max(call.connectedAt ?? call.createdAt, req.at));
+    const cdr = this.finish(call, call.ending?.cause ?? req.cause, req.code, endedAt, e);
     if (call.rate) this.respread(call.account, now, e);
     return this.done({ found: true, cdr }, e);
   }

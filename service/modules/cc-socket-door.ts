@@ -17,6 +17,9 @@ export const SOCKET_REPLY: Record<AdmissionResult, string> = {
   'bad-request': 'Locked', duplicate: 'Locked',
 };
 
+/** The reply to a request that cannot be read: an init is a call that cannot be accounted for, refused. */
+export const malformedSocketReply = (command: string | undefined): string => (command?.toLowerCase() === 'init' ? SOCKET_REPLY['bad-request'] : 'Error');
+
 // What call_control.so can send at all: its whole request fits in 8192 bytes.
 const text = (max: number) => z.string().max(max);
 const initFields = z.object({
@@ -25,8 +28,8 @@ const initFields = z.object({
   // OpenSIPS's module adds these; prepaid and call_token are not used here.
   call_limit: z.string().regex(/^\d{1,9}$/).transform(Number).optional(), prepaid: text(16).optional(), call_token: text(8192).optional(),
 }).strip();
-const startFields = z.object({ callid: text(8192).min(1), dialogid: text(64).min(1) }).strip();
-const stopFields = z.object({ callid: text(8192).min(1) }).strip();
+export const startFields = z.object({ callid: text(8192).min(1), dialogid: text(64).min(1) }).strip();
+export const stopFields = z.object({ callid: text(8192).min(1) }).strip();
 
 export interface SocketDoorDeps {
   readonly engine: CcEngine;
@@ -39,15 +42,21 @@ export interface SocketDoorDeps {
   changed(): void;
 }
 
-export function socketDoor(deps: SocketDoorDeps): (req: CallControlRequest) => Promise<string> {
+/**
+ * `proxy`: the PROXY_ID of the Kamailio that asked, when it came through sca-cc-relay; the call
+ * records it, so its dialog commands go to that proxy over its link. `heldMs`: how long the relay
+ * kept a start or stop before it reached this node (a failover): it happened that long ago.
+ */
+export function socketDoor(deps: SocketDoorDeps): (req: CallControlRequest, proxy?: string, heldMs?: number) => Promise<string> {
   const { engine, clock, log } = deps;
   const bad = (req: CallControlRequest, issues: string): string => {
     log.warn({ command: req.command, issues }, 'call_control request rejected');
     return 'Error';
   };
 
-  return async (req) => {
+  return async (req, proxy, heldMs = 0) => {
     const t0 = performance.now();
+    const at = heldMs > 0 ? clock() - heldMs / 1000 : undefined;
     switch (req.command) {
       case 'init': {
         const f = initFields.safeParse(req.fields);
@@ -58,7 +67,7 @@ export function socketDoor(deps: SocketDoorDeps): (req: CallControlRequest) => P
         }
         const r: AdmitRequest = {
           callId: f.data.callid, fromTag: f.data.fromtag, from: f.data.from, ruri: f.data.ruri, diverter: f.data.diverter,
-          sourceIp: f.data.sourceip, door: 'socket', maxCalls: f.data.call_limit,
+          sourceIp: f.data.sourceip, door: 'socket', maxCalls: f.data.call_limit, ...(proxy !== undefined ? { proxy } : {}),
         };
         const out = engine.admit(r, clock());
         await deps.run(out);
@@ -70,7 +79,7 @@ export function socketDoor(deps: SocketDoorDeps): (req: CallControlRequest) => P
         const f = startFields.safeParse(req.fields);
         const dialog = f.success ? parseDialogId(f.data.dialogid) : undefined;
         if (!f.success || !dialog) return bad(req, f.success ? `dialogid ${f.data.dialogid}` : f.error.message);
-        const out = engine.answered({ callId: f.data.callid, ...dialog }, clock());
+        const out = engine.answered({ callId: f.data.callid, ...dialog, ...(at !== undefined ? { at } : {}) }, clock());
         // Not waited for: Kamailio's reply to start acknowledges nothing a restart could lose (the
         // reconcile finds the answered dialog and its start time at Kamailio).
         void deps.run(out);
@@ -80,7 +89,7 @@ export function socketDoor(deps: SocketDoorDeps): (req: CallControlRequest) => P
       case 'stop': {
         const f = stopFields.safeParse(req.fields);
         if (!f.success) return bad(req, f.error.message);
-        const out = engine.ended({ callId: f.data.callid, cause: 'normal' }, clock());
+        const out = engine.ended({ callId: f.data.callid, cause: 'normal', ...(at !== undefined ? { at } : {}) }, clock());
         await deps.run(out);
         deps.changed();
         return out.found ? 'Ok' : 'Not found';

@@ -2,7 +2,7 @@ import type { AdmitRequest } from '../cc/admission.js';
 import { CcEngine } from '../cc/engine.js';
 import type { CcWrite, Decision } from '../cc/types.js';
 import { EffectsRunner } from '../effects-runner.js';
-import { CallControlSocketServer } from '../kamailio/call-control-socket.js';
+import { CallControlSocketServer, type CallControlRequest } from '../kamailio/call-control-socket.js';
 import { DialogRpc } from '../kamailio/dialog-rpc.js';
 import { CcMetrics } from '../metrics/cc.js';
 import { CC_METHODS } from '../rpc/cc-methods.js';
@@ -11,7 +11,7 @@ import { CdrFile, CdrSyslog } from '../store/cdr-log.js';
 import { Committer } from '../store/committer.js';
 import { CcDialogs } from './cc-dialogs.js';
 import { linkDoor } from './cc-link-door.js';
-import { SOCKET_REPLY, socketDoor } from './cc-socket-door.js';
+import { malformedSocketReply, socketDoor } from './cc-socket-door.js';
 import type { ModuleDeps, ServiceModule } from './module.js';
 
 /**
@@ -35,7 +35,17 @@ function accountsView(engine: CcEngine, now: number): unknown[] {
   }));
 }
 
-export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: CcEngine; readonly store: CcStore; readonly committer: Committer; readonly socket: CallControlSocketServer | undefined } {
+/** sca-cc-relay's requests, for the relay listener: answered by the socket door for the relay's proxy. */
+export interface CcRelayDoor {
+  /** `heldMs`: how long the relay kept a start/stop before it got here. */
+  handle(req: CallControlRequest, proxy: string, heldMs: number): Promise<string>;
+  /** A call_control.so connection closed at that proxy: its worker drops start/stop for 10 s. */
+  clientClosed(proxy: string): void;
+}
+
+export function ccModule(deps: ModuleDeps): ServiceModule & {
+  readonly engine: CcEngine; readonly store: CcStore; readonly committer: Committer; readonly socket: CallControlSocketServer | undefined; readonly relayDoor: CcRelayDoor;
+} {
   const { config, db, clock } = deps;
   const log = deps.log.child({ component: 'cc' });
   const engine = new CcEngine(config);
@@ -93,17 +103,20 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
 
   // The socket door is what Kamailio asks, and it is off: call_control() fails, every call goes on
   // uncounted (one WARN per call in kamailio.log). Said at start and in /readyz.
-  const doorOff = config.cc_door === 'socket' && config.call_control_socket === ''
+  const doorOff = config.cc_door === 'socket' && config.call_control_socket === '' && config.cc_relay_listen === ''
     ? 'call_control_socket is empty while cc_door is socket: Kamailio\'s call_control module cannot reach the service and every call goes on uncounted (set call_control_socket to its socket_name, or cc_door=link for cc-routes.cfg, or cc_door=none)'
     : undefined;
   let socketError: string | undefined;
   let socketClients = 0;
+  // One socket door for call_control.so: on this host's unix socket, and through sca-cc-relay
+  // from other proxy hosts (the relay names its proxy; app.ts runs its listener).
+  const door = socketDoor({ engine, run: (e) => runner.run(e, undefined, answerWithin), clock, log, changed: deps.changed, decided: (r, d, t0) => decided(r, d, t0, 'socket') });
   const socket = config.call_control_socket === '' ? undefined : new CallControlSocketServer({
     path: config.call_control_socket, mode: config.call_control_socket_mode, group: config.call_control_socket_group,
-    handle: socketDoor({ engine, run: (e) => runner.run(e, undefined, answerWithin), clock, log, changed: deps.changed, decided: (r, d, t0) => decided(r, d, t0, 'socket') }),
+    handle: (req) => door(req),
     log: deps.log.child({ component: 'cc-socket' }), idleFirstRequestMs: 250,
     // An init that cannot be read is a call that cannot be accounted for: refused.
-    malformedReply: (command) => (command?.toLowerCase() === 'init' ? SOCKET_REPLY['bad-request'] : 'Error'),
+    malformedReply: malformedSocketReply,
     // Kamailio (re)started: its workers connect. What it holds is checked against what is counted.
     onClients: (n) => {
       if (socketClients === 0 && n > 0) kamailio.kamailioBack();
@@ -125,6 +138,7 @@ export function ccModule(deps: ModuleDeps): ServiceModule & { readonly engine: C
     store,
     committer,
     socket,
+    relayDoor: { handle: (req, proxy, heldMs) => door(req, proxy, heldMs), clientClosed: () => kamailio.suspectLoss(clock(), true) },
     link: { methods, apply: (effects, answer) => runner.run(effects as never, answer, answerWithin) },
     linkUp: () => kamailio.kamailioBack(),
     rpc: { table: CC_METHODS, engine: { engine, store }, apply: (effects) => runner.run(effects as never) },

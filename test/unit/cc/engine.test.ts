@@ -371,3 +371,21 @@ t.test('a call gone from Kamailio is billed to the last moment it was known to r
   t.equal(cdrs(e.reconcile(a.callId, undefined, T0 + 120).writes)[0]!.durationSeconds, 60, 'found at 60 s, gone at 120 s: 60 s');
   t.equal(cdrs(e.reconcile(b.callId, undefined, T0 + 120, T0 + 2.8).writes)[0]!.durationSeconds, 3, 'lost with Kamailio at 2.8 s: 3 s, not its whole reservation');
 });
+
+t.test('a start or stop that arrives late (kept by sca-cc-relay through a failover) counts from when it happened, clamped to the call\'s life', async (t) => {
+  const e = new CcEngine();
+  e.setAccount(JOE, { prepaid: true, balance: 10_000 }, T0);
+  e.setRate(rate());
+  const billed = (answerAt: number | undefined, endAt: number | undefined, now: number) => {
+    const c = req({ ruri: 'sip:31123@x' });
+    e.admit(c, T0);
+    e.answered({ callId: c.callId, hEntry: 1, hId: 2, ...(answerAt !== undefined ? { at: answerAt } : {}) }, T0 + 10);
+    const out = e.ended({ callId: c.callId, cause: 'normal', ...(endAt !== undefined ? { at: endAt } : {}) }, now);
+    return cdrs(out.writes).map((x) => [x.durationSeconds, x.amount])[0];
+  };
+  t.same(billed(undefined, T0 + 13, T0 + 19), [3, 3], 'a stop held 6 s: billed the 3 s the call lasted, not 9');
+  t.same(billed(T0 + 4, T0 + 13, T0 + 19), [9, 9], 'a start held too: the call ran from its answer');
+  t.same(billed(T0 - 50, undefined, T0 + 20), [20, 20], 'an answer never before the admission');
+  t.same(billed(undefined, T0 + 2, T0 + 20), [0, 0], 'an end never before the answer');
+  t.same(billed(undefined, T0 + 99, T0 + 20), [10, 10], 'nor after now');
+});

@@ -3,72 +3,24 @@
 // with its data on a volume, every path both containers use on a volume they share, the values
 // the two sides must agree on equal), the Kamailio image has the Debian package of every module
 // the cfgs load, the Dockerfiles copy what exists, the systemd unit verifies.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { configSchema, loadConfig } from '../../../service/config.js';
+import { dependsOn, imageEnv, kamailioDefines as definesOf, loadCompose, volumeOf } from '../../support/compose.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 
-interface Service {
-  build?: { dockerfile: string };
-  image?: string;
-  command?: string[];
-  environment?: Record<string, string>;
-  depends_on?: string[] | Record<string, { condition: string }>;
-  volumes?: string[];
-  healthcheck?: { test: string[] };
-}
-const composeRaw = JSON.parse(execFileSync('/usr/bin/python3', ['-c', 'import json,sys,yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)', `${ROOT}docker/compose.yaml`]).toString()) as { services: Record<string, Service>; volumes: Record<string, unknown> };
-
-/** Compose's interpolation with nothing set in the environment: ${VAR:-default} is the default. */
-function interpolate(v: string): string {
-  return v.replace(/\$\{(\w+)(?::?-([^}]*))?\}/g, (_m, _name: string, def: string | undefined) => def ?? '');
-}
-const compose = JSON.parse(interpolate(JSON.stringify(composeRaw))) as typeof composeRaw;
+const compose = loadCompose(`${ROOT}docker/compose.yaml`);
 const svc = compose.services['sca-service']!;
 const kam = compose.services.kamailio!;
 const db = compose.services.mariadb!;
 
 /** SCA_* settings of the service: the image's ENV, then compose's environment over it. */
-function serviceEnv(): Record<string, string> {
-  const docker = readFileSync(`${ROOT}docker/Dockerfile`, 'utf8').replace(/\\\n/g, ' ');
-  const env: Record<string, string> = {};
-  for (const [, body] of docker.matchAll(/^ENV\s+(.+)$/gm)) for (const [, k, v] of body!.matchAll(/(\w+)=(\S+)/g)) env[k!] = v!;
-  return { ...env, ...svc.environment };
-}
-
+const serviceEnv = (): Record<string, string> => imageEnv(`${ROOT}docker/Dockerfile`, svc);
 /** Kamailio's defines: the cfg's #!define defaults, then compose's -A NAME=value over them. */
-function kamailioDefines(): Record<string, string> {
-  const defs: Record<string, string> = {};
-  for (const [, k, v] of readFileSync(`${ROOT}kamailio/kamailio.cfg`, 'utf8').matchAll(/^#!define\s+(\w+)\s+(.+)$/gm)) defs[k!] = v!.trim().replace(/^"(.*)"$/, '$1');
-  const cmd = kam.command!;
-  cmd.forEach((a, i) => {
-    if (cmd[i - 1] !== '-A') return;
-    const [k, ...rest] = a.split('=');
-    defs[k!] = rest.join('=').replace(/^"(.*)"$/, '$1');
-  });
-  return defs;
-}
-
-/** A service's named-volume mounts: container path → volume name. */
-function namedMounts(s: Service): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const v of s.volumes ?? []) {
-    const [src, dst] = v.split(':');
-    if (!src!.startsWith('.') && !src!.startsWith('/')) out.set(path.posix.normalize(dst!), src!);
-  }
-  return out;
-}
-/** The named volume a path is on in a service (the deepest mount above it). */
-function volumeOf(s: Service, file: string): string | undefined {
-  let best: [string, string] | undefined;
-  for (const [dst, vol] of namedMounts(s)) if ((file === dst || file.startsWith(`${dst}/`)) && (!best || dst.length > best[0].length)) best = [dst, vol];
-  return best?.[1];
-}
-const dependsOn = (s: Service): Record<string, string> =>
-  Array.isArray(s.depends_on) ? Object.fromEntries(s.depends_on.map((d) => [d, 'service_started'])) : Object.fromEntries(Object.entries(s.depends_on ?? {}).map(([k, v]) => [k, v.condition]));
+const kamailioDefines = (): Record<string, string> => definesOf(`${ROOT}kamailio/kamailio.cfg`, kam.command!);
 
 t.test('compose: every SCA_* variable is a real setting, and together they load', async (t) => {
   const env = serviceEnv();
