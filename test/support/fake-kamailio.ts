@@ -47,7 +47,7 @@ export async function fakeKamailio(opts: { proxy?: string } = {}): Promise<FakeK
   let connections = 0;
   let stalls = 0;
   // As link.cfg answers a ping.
-  const pong = (id: string): string => encodeNetstring(JSON.stringify({ jsonrpc: '2.0', result: { pong: true, stalls }, id }));
+  const pong = (id: string): Buffer => encodeNetstring(JSON.stringify({ jsonrpc: '2.0', result: { pong: true, stalls }, id }));
   const server = net.createServer((s) => {
     connections++;
     socket = s;
