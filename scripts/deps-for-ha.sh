@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run ha` first: Kamailio, the npm packages and the compiled service, as `npm start` needs
+# `npm run ha` and `npm run test:ha` first: Kamailio, the npm packages and the compiled service, as `npm start` needs
 # them, and Galera (galera-4, galera-arbitrator-4 with MariaDB's server), installed as root on
 # Debian when missing or reported with the command that installs them.
 set -euo pipefail
@@ -17,4 +17,5 @@ need=()
 [ -f /usr/lib/galera/libgalera_smm.so ] || need+=(galera-4)
 command -v garbd >/dev/null || need+=(galera-arbitrator-4)
 command -v rsync >/dev/null || need+=(rsync)
+[ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || need+=(faketime) # T11 (npm run test:ha)
 if [ ${#need[@]} -gt 0 ]; then apt_install "$DEPS_LOG" "${need[@]}"; fi
