@@ -44,6 +44,7 @@ t.test('members behind NAT place, hold and pick up calls to a party behind NAT',
   t.equal(call.final.status, 200, 'the call of a member behind NAT reaches a party behind NAT and is answered');
   const atR = r.requests.find((x) => x.msg.method === 'INVITE')!;
   t.match(hdr(atR.msg, 'contact'), /;alias=127\.0\.0\.1~\d+~1/, 'the caller\'s Contact carries its flow as an alias');
+  t.match(hdr(call.final, 'contact'), /;alias=127\.0\.0\.1~\d+~1/, 'the callee\'s 200 carries its flow as an alias');
   await r.waitFor((x) => x.msg.method === 'ACK' && hdr(x.msg, 'call-id') === call.tx.callId, 4000, 'the ACK, through the callee\'s alias');
   for (const [i, p] of [a, b].entries()) await waitLine(p, '1:active', m[i]!);
 
