@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Effects, OutboundNotify } from '../effects.js';
 import { rpcResultOf, type RpcResult } from './dialog-rpc.js';
 import { EvapiClient, type EvapiLogger } from './evapi-client.js';
-import { renderNotify } from './wire.js';
+import { decodeBase64Params, renderNotify } from './wire.js';
 
 /**
  * The Kamailio link: evapi connections to every configured Kamailio, JSON-RPC 2.0 over
@@ -346,7 +346,7 @@ export class KamailioLink {
     // A notification (no id; NOTIFY replies come this way) is carried out and not answered.
     const notification = !('id' in msg);
     const method = msg.method as string;
-    const parsed = entry.method.params.safeParse(msg.params);
+    const parsed = entry.method.params.safeParse(decodeBase64Params(msg.params));
     if (!parsed.success) {
       const fallback = entry.method.fallback?.(msg.params);
       const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
@@ -441,6 +441,9 @@ export class KamailioLink {
     // NOTIFYs for subscribers of another proxy go out through it.
     const notifies = all.filter((n) => n.proxy === undefined || n.proxy === peer.proxy);
     if (notifies.length < all.length) this.sendNotifies(all.filter((n) => n.proxy !== undefined && n.proxy !== peer.proxy), peer);
+    // A report answered with nothing (no resume, no NOTIFY): Kamailio would decode the answer to
+    // find it empty; the turn's link.ack, dropped by a string compare, keeps our TCP ACK prompt.
+    if (notifies.length === 0 && Object.keys(result).length === 0) return this.ackAtEndOfTurn(peer);
     const wire = notifies.map(renderNotify);
     const base = JSON.stringify({ jsonrpc: '2.0', id, result: { ...result, notifies: [] } });
     if (Buffer.byteLength(base) > this.frameLimit) {

@@ -4,7 +4,8 @@ import { isStreamFlow, type Flow, type Header, type MessageEdit, type OutboundNo
  * The link's JSON shapes, engine-neutral (kamailio/link.cfg reads them):
  *
  * Kamailio → service: JSON-RPC 2.0 requests, each with an id and answered exactly once (an
- * unanswered stream lets Nagle and delayed ACKs stall the next event), methods named
+ * unanswered stream lets Nagle and delayed ACKs stall the next event; an answer that would be
+ * empty, a report with no NOTIFY, is the turn's one link.ack instead), methods named
  * "<engine>.<what>" and registered by the engines. A suspended transaction's request carries
  * {tindex, tlabel}; its result is a Resume.
  * service → Kamailio:
@@ -17,10 +18,34 @@ import { isStreamFlow, type Flow, type Header, type MessageEdit, type OutboundNo
  *   link.notify {notifies}              NOTIFYs the service starts itself
  *   link.hello  {}                      on connecting: Kamailio replays the events it queued
  *   link.ping   (request)               Kamailio answers "pong": the heartbeat
+ * A string param named <name>_b64 carries <name> base64-encoded (the routes write their params
+ * as text with Kamailio's {s.encode.base64} instead of jansson_set): the link decodes it before
+ * the method's schema sees the params.
  * A notify is {ruri, nexthop, socket, reuse, hdrs}: the arguments of tm's t_uac_send(), and with
  * reuse ("ip:port" of a TCP/TLS flow) it is sent only if that connection is still open (Kamailio
  * would otherwise open one to the flow's address, which behind NAT reaches nobody).
  */
+
+const B64 = '_b64';
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Params with every <name>_b64 replaced by <name>, decoded (UTF-8, as jansson took it). A value
+ * that is not base64 text becomes null, which no schema takes as a string: refused, never dropped
+ * (an optional field, auth_user, must not silently go missing).
+ */
+export function decodeBase64Params(params: unknown): unknown {
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) return params;
+  let out: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(params)) {
+    if (!key.endsWith(B64)) continue;
+    out ??= { ...(params as Record<string, unknown>) };
+    delete out[key];
+    const ok = typeof value === 'string' && value.length % 4 === 0 && BASE64.test(value);
+    out[key.slice(0, -B64.length)] = ok ? Buffer.from(value, 'base64').toString('utf8') : null;
+  }
+  return out ?? params;
+}
 
 export interface WireNotify {
   ruri: string;
