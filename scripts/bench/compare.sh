@@ -4,7 +4,11 @@
 # flow: each side's highest sustained rate, the ratio, p50/p99 of request→reply and
 # request→NOTIFY at our best rate, and CPU per flow (one SIPp call) of Kamailio and of the service (µs, /proc).
 #
-#   scripts/bench/compare.sh [-d SECONDS_PER_STEP] [-t "callinfo lineseize call refresh admit"] [-o OUTDIR]
+#   scripts/bench/compare.sh [-d SECONDS_PER_STEP] [-t "callinfo lineseize call refresh admit"] [-o OUTDIR] [-H]
+#
+# -H adds the HA configuration to the same run: (a) and (b) again against one leader (ha_enabled)
+# on a 3-node MariaDB Galera cluster on this box (scripts/bench/galera-up.ts), its SCA tables
+# emptied before each step (the lease and fence stay: each step's node is a new term).
 #
 # "Sustained" is the native harness's rule: no failed call, at least 95% of the rate, p99 <= 100 ms,
 # retransmissions <= 0.1%. Flows:
@@ -22,8 +26,8 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 NATIVE=${NATIVE_BENCH:-$(cd "$ROOT/../shared/bench/native" 2>/dev/null && pwd)}
-DUR=10; TESTS="callinfo lineseize call refresh admit"; OUT=""
-while getopts "d:t:o:" o; do case $o in d) DUR=$OPTARG;; t) TESTS=$OPTARG;; o) OUT=$OPTARG;; *) sed -n '2,23p' "$0"; exit 2;; esac; done
+DUR=10; TESTS="callinfo lineseize call refresh admit"; OUT=""; HA=0
+while getopts "d:t:o:H" o; do case $o in d) DUR=$OPTARG;; t) TESTS=$OPTARG;; o) OUT=$OPTARG;; H) HA=1;; *) sed -n '2,27p' "$0"; exit 2;; esac; done
 [ -n "$NATIVE" ] && [ -x "$NATIVE/run.sh" ] || { echo "compare.sh: the SIPp harness is not at ../shared/bench/native; set NATIVE_BENCH" >&2; exit 1; }
 # shellcheck source=scripts/deps.sh
 . "$ROOT/scripts/deps.sh"
@@ -56,6 +60,23 @@ if [ -n "$HARNESS" ]; then
   SVC_CPU_FILE="$OUT/ours/service-cpu.txt" READY_URL=http://127.0.0.1:18091/readyz "$NATIVE/run.sh" -c "$ROOT/kamailio/kamailio.cfg" -b - -t "$HARNESS" -d "$DUR" -o "$OUT/ours" \
     -k '-A SIP_DOMAIN="127.0.0.1"' -x "$ROOT/scripts/bench/service-helper.sh" 2>&1 | grep -E 'rate=|sustained' >&2
 fi
+if [ -n "$HARNESS" ] && [ "$HA" = 1 ]; then
+  echo "== sca-service HA: one leader on a 3-node Galera cluster" >&2
+  mkdir -p "$OUT/ours-ha"; rm -f "$OUT/galera.env" "$OUT/ours-ha/service-cpu.txt"
+  node --import tsx "$ROOT/scripts/bench/galera-up.ts" "$OUT/galera.env" 2>"$OUT/galera.log" & GALERA=$!
+  while [ ! -s "$OUT/galera.env" ] && kill -0 "$GALERA" 2>/dev/null; do sleep 1; done
+  if [ -s "$OUT/galera.env" ]; then
+    # shellcheck disable=SC1091
+    . "$OUT/galera.env"
+    RESET="mariadb $GALERA_CLIENT -N -e \"SELECT CONCAT('DELETE FROM ', table_name, ';') FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN ('sca_subscriptions', 'sca_subscription_flows', 'sca_appearances', 'sca_lines')\" | mariadb $GALERA_CLIENT"
+    SVC_DB_URL=$GALERA_URL SVC_DB_RESET=$RESET SVC_SETS="--set ha_enabled=true --set ha_node_id=bench --set db_hosts=$GALERA_HOSTS" \
+      SVC_CPU_FILE="$OUT/ours-ha/service-cpu.txt" READY_URL=http://127.0.0.1:18091/readyz "$NATIVE/run.sh" -c "$ROOT/kamailio/kamailio.cfg" -b - -t "$HARNESS" -d "$DUR" -o "$OUT/ours-ha" \
+      -k '-A SIP_DOMAIN="127.0.0.1"' -x "$ROOT/scripts/bench/service-helper.sh" 2>&1 | grep -E 'rate=|sustained' >&2
+  else
+    echo "compare.sh: the Galera cluster did not start (see $OUT/galera.log)" >&2
+  fi
+  kill -TERM "$GALERA" 2>/dev/null; wait "$GALERA" 2>/dev/null
+fi
 if [ -n "$FLOWS" ]; then
   echo "== flows $FLOWS: native side (kamailio/native-oracle.cfg; for admit: no call control)" >&2
   "$ROOT/scripts/bench/flows.sh" -s native -t "$FLOWS" -d "$DUR" -o "$OUT/native-flows" 2>&1 | grep -E 'rate=' >&2
@@ -79,11 +100,12 @@ def steps(*dirs):
             rows.append(dict(test=m.group(1), rate=int(m.group(2)), ok=int(m.group(3)), sustained=m.group(7) == 'OK', kcpu=int(m.group(8)), rtd=rtd,
                              kus=int(extra['kamailio_us']) if 'kamailio_us' in extra else None, svc_us=int(extra['service_us']) if 'service_us' in extra else None))
     return rows
-native, ours = steps('native', 'native-flows'), steps('ours', 'ours-flows')
+native, ours, ours_ha = steps('native', 'native-flows'), steps('ours', 'ours-flows'), steps('ours-ha')
 # The harness's steps (a, b): the service's CPU comes from the helper, one number per step in order.
-cpu_file = os.path.join(out, 'ours', 'service-cpu.txt')
-svc = [int(x) for x in open(cpu_file).read().split()] if os.path.exists(cpu_file) else []
-for i, r in enumerate([r for r in ours if r['svc_us'] is None]): r['svc_us'] = svc[i] if i < len(svc) else None
+for side, rows in (('ours', ours), ('ours-ha', ours_ha)):
+    cpu_file = os.path.join(out, side, 'service-cpu.txt')
+    svc = [int(x) for x in open(cpu_file).read().split()] if os.path.exists(cpu_file) else []
+    for i, r in enumerate([r for r in rows if r['svc_us'] is None]): r['svc_us'] = svc[i] if i < len(svc) else None
 names = {
     'callinfo': ('(a) call-info SUBSCRIBE -> 202 + NOTIFY', 'sub', 'ntf'),
     'lineseize': ('(b) line-seize seize + release, group NOTIFYs', 'lsub', 'lntf'),
@@ -93,10 +115,12 @@ names = {
 }
 print('| flow | native sustained (p99) | sca-service sustained (p99) | ratio | ours at best: reply p50/p99, second RTD p50/p99 (ms) | CPU per flow at best: Kamailio native / ours, service (µs) |')
 print('|---|---|---|---|---|---|')
-for test, (title, reply, second) in names.items():
-    if not [r for r in native + ours if r['test'] == test]: continue
+rows = [(test, title, reply, second, ours) for test, (title, reply, second) in names.items()]
+rows += [(test, f"{title}, HA (one leader, Galera)", reply, second, ours_ha) for test, (title, reply, second) in names.items() if ours_ha]
+for test, title, reply, second, side in rows:
+    if not [r for r in native + side if r['test'] == test]: continue
     n = [r for r in native if r['test'] == test and r['sustained']]
-    o = [r for r in ours if r['test'] == test and r['sustained']]
+    o = [r for r in side if r['test'] == test and r['sustained']]
     nb = max(n, key=lambda r: r['rate']) if n else None
     ob = max(o, key=lambda r: r['rate']) if o else None
     fmt = lambda b, k: f"{b['rate']}/s ({b['rtd'][k][1]:g} ms)" if b else 'none'
