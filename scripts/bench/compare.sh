@@ -58,7 +58,7 @@ if [ -n "$HARNESS" ]; then
   echo "== sca-service (kamailio/kamailio.cfg + the compiled service)" >&2
   rm -f "$OUT/ours/service-cpu.txt"
   SVC_CPU_FILE="$OUT/ours/service-cpu.txt" READY_URL=http://127.0.0.1:18091/readyz "$NATIVE/run.sh" -c "$ROOT/kamailio/kamailio.cfg" -b - -t "$HARNESS" -d "$DUR" -o "$OUT/ours" \
-    -k '-A SIP_DOMAIN="127.0.0.1"' -x "$ROOT/scripts/bench/service-helper.sh" 2>&1 | grep -E 'rate=|sustained' >&2
+    -k '-A SIP_DOMAIN="127.0.0.1" -A WITHOUT_CC -A WITHOUT_TLS' -x "$ROOT/scripts/bench/service-helper.sh" 2>&1 | grep -E 'rate=|sustained' >&2
 fi
 if [ -n "$HARNESS" ] && [ "$HA" = 1 ]; then
   echo "== sca-service HA: one leader on a 3-node Galera cluster" >&2
@@ -71,7 +71,7 @@ if [ -n "$HARNESS" ] && [ "$HA" = 1 ]; then
     RESET="mariadb $GALERA_CLIENT -N -e \"SELECT CONCAT('DELETE FROM ', table_name, ';') FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN ('sca_subscriptions', 'sca_subscription_flows', 'sca_appearances', 'sca_lines')\" | mariadb $GALERA_CLIENT"
     SVC_DB_URL=$GALERA_URL SVC_DB_RESET=$RESET SVC_SETS="--set ha_enabled=true --set ha_node_id=bench --set db_hosts=$GALERA_HOSTS" \
       SVC_CPU_FILE="$OUT/ours-ha/service-cpu.txt" READY_URL=http://127.0.0.1:18091/readyz "$NATIVE/run.sh" -c "$ROOT/kamailio/kamailio.cfg" -b - -t "$HARNESS" -d "$DUR" -o "$OUT/ours-ha" \
-      -k '-A SIP_DOMAIN="127.0.0.1"' -x "$ROOT/scripts/bench/service-helper.sh" 2>&1 | grep -E 'rate=|sustained' >&2
+      -k '-A SIP_DOMAIN="127.0.0.1" -A WITHOUT_CC -A WITHOUT_TLS' -x "$ROOT/scripts/bench/service-helper.sh" 2>&1 | grep -E 'rate=|sustained' >&2
   else
     echo "compare.sh: the Galera cluster did not start (see $OUT/galera.log)" >&2
   fi

@@ -76,7 +76,7 @@ start_stack() {  # SETUP RUNDIR TAG [store seed]
   else
     SVC_ROOT="$ROOT" SVC_ENTRY="$ROOT/dist/service/main.js" SVC_DIR="$run/svc" SVC_HTTP_PORT=$HTTP SVC_SEED="$seed" \
       SVC_SETS="--set call_control_socket=$run/cc.sock" bash "$ROOT/scripts/bench/service-helper.sh" > "$OUT/service-$tag.log" 2>&1 & HPID=$!
-    args=(-A 'SIP_DOMAIN="127.0.0.1"' -A "CC_SOCKET=\"$run/cc.sock\""); [ "$setup" = ours-nocc ] && args+=(-A WITHOUT_CC)
+    args=(-A 'SIP_DOMAIN="127.0.0.1"' -A WITHOUT_TLS -A "CC_SOCKET=\"$run/cc.sock\""); [ "$setup" = ours-nocc ] && args+=(-A WITHOUT_CC)
     for ((i = 0; i < 600; i++)); do curl -sf "http://$IP:$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
     kamailio -DD -E -f "$ROOT/kamailio/kamailio.cfg" -A SIP_PORT=$PORT -A "CTL_SOCK=\"unix:$run/kamailio_ctl\"" "${args[@]}" \
       -m 1024 -M "$([ -n "$seed" ] && echo 512 || echo 32)" -Y "$run" > "$OUT/kamailio-$tag.log" 2>&1 & KPID=$!

@@ -15,7 +15,7 @@ if [ "$SIDE" = native ]; then
   ARGS=(-c "$NATIVE/kamailio-native-sca.cfg")
 else
   export SVC_ROOT="$ROOT" SVC_ENTRY="$ROOT/dist/service/main.js" READY_URL=http://127.0.0.1:18091/readyz
-  ARGS=(-c "$ROOT/kamailio/kamailio.cfg" -k "-A SIP_DOMAIN=\"127.0.0.1\" ${KARGS:-}" -x "$ROOT/scripts/bench/service-helper.sh")
+  ARGS=(-c "$ROOT/kamailio/kamailio.cfg" -k "-A SIP_DOMAIN=\"127.0.0.1\" -A WITHOUT_CC -A WITHOUT_TLS ${KARGS:-}" -x "$ROOT/scripts/bench/service-helper.sh")
 fi
 "$NATIVE/run.sh" "${ARGS[@]}" -b - -t "$TEST" -r "$RATE" -d "$DUR" -o "$OUT" 2>&1 | grep -E 'rate=' &
 RUN=$!
