@@ -46,6 +46,11 @@ export RATES_ADMIT=${RATES_ADMIT:-"200 400 600 800 1000 1500 2000 3000"}
 HARNESS=$(for t in $TESTS; do case $t in callinfo|lineseize) printf '%s ' "$t";; esac; done)
 FLOWS=$(for t in $TESTS; do case $t in call|refresh|admit) printf '%s ' "$t";; esac; done)
 export SVC_ROOT="$ROOT" SVC_ENTRY="$ROOT/dist/service/main.js"
+# The harnesses subscribe a line's other members from one SIPp socket with a Contact elsewhere (their
+# responder), which no phone does: with NOTIFYs sent to the SUBSCRIBE's flow (D36, the default)
+# the group NOTIFYs would go to that socket, unanswered, and tm would retransmit them. The module's
+# rule (to the Contact) keeps both sides doing the same work on the wire.
+export BENCH_SETS=${BENCH_SETS:-"--set notify_to_flow=false"}
 # SIPp 3.6 can hang past its own -timeout when a step overloads it (seen at native's 4,000
 # line-seize/s): a watchdog kills any SIPp that outlives a step by far; that step then fails.
 ( while sleep 10; do

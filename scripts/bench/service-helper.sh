@@ -8,6 +8,7 @@ ROOT=${SVC_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 DIR=${SVC_DIR:-$(mktemp -d)}; mkdir -p "$DIR"; rm -f "$DIR"/sca.sqlite*
 # SVC_SEED: a store file to start from (the comparison's seeded subscriptions), copied in.
 [ -n "${SVC_SEED:-}" ] && cp "$SVC_SEED" "$DIR/sca.sqlite"
+# BENCH_SETS: settings every step gets (compare.sh sets notify_to_flow=false, see there).
 # SVC_DB_URL: a MySQL/Galera store instead (compare.sh -H); SVC_DB_RESET, a command run first that
 # empties its SCA tables, so each step starts as fresh as with SQLite.
 DB_URL="sqlite:$DIR/sca.sqlite"
@@ -20,7 +21,7 @@ ENTRY=${SVC_ENTRY:-$ROOT/service/main.ts}
 LOADER=(); case $ENTRY in *.ts) LOADER=(--import tsx);; esac
 cd "$ROOT"
 node ${SVC_NODE_ARGS:-} "${LOADER[@]}" "$ENTRY" --set "evapi_address=${SVC_EVAPI:-127.0.0.1:8448}" --set "http_port=$PORT" \
-  --set "db_url=$DB_URL" --set log_level=warn ${SVC_SETS:-} &
+  --set "db_url=$DB_URL" --set log_level=warn ${SVC_SETS:-} ${BENCH_SETS:-} &
 PID=$!
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%d", ($14+$15)*1000000/hz}' "/proc/$PID/stat" 2>/dev/null; }
 for i in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
