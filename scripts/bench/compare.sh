@@ -124,6 +124,7 @@ rows = [(test, title, reply, second, ours) for test, (title, reply, second) in n
 rows += [(test, f"{title}, HA (one leader, Galera)", reply, second, ours_ha) for test, (title, reply, second) in names.items() if ours_ha]
 for test, title, reply, second, side in rows:
     if not [r for r in native + side if r['test'] == test]: continue
+    if side is ours_ha and not [r for r in side if r['test'] == test]: continue  # -H runs (a) and (b) only
     n = [r for r in native if r['test'] == test and r['sustained']]
     o = [r for r in side if r['test'] == test and r['sustained']]
     nb = max(n, key=lambda r: r['rate']) if n else None

@@ -90,7 +90,9 @@ function child(url: string): { ms: number; rss: number; heap: number; subscripti
 async function serviceRss(url: string, port: number): Promise<{ startMs: number; rss: number }> {
   const entry = path.resolve(import.meta.dirname, '../../dist/service/main.js');
   const t0 = performance.now();
-  const p = spawn(process.execPath, [entry, '--set', `db_url=${url}`, '--set', 'evapi_address=127.0.0.1:1', '--set', `http_port=${port}`, '--set', 'call_control_socket=', '--set', 'log_level=error'], { stdio: 'ignore' });
+  // SVC_NODE_ARGS: node options for the service (e.g. --max-semi-space-size=2), to compare.
+  const nodeArgs = (process.env.SVC_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const p = spawn(process.execPath, [...nodeArgs, entry, '--set', `db_url=${url}`, '--set', 'evapi_address=127.0.0.1:1', '--set', `http_port=${port}`, '--set', 'call_control_socket=', '--set', 'log_level=error'], { stdio: 'ignore' });
   try {
     for (;;) {
       if (performance.now() - t0 > 120_000) throw new Error('the service did not start within 120 s');
