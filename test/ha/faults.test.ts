@@ -2,34 +2,21 @@
 // killed and restarted mid-call, T10 both service nodes down while calls end. A 3-node Galera
 // cluster, proxies A and B (link door), nodes n1 and n2, scripted phones.
 import t from 'tap';
-import { DOMAIN, HaTopology, type ServiceNode } from '../../scripts/ha/topology.js';
+import { DOMAIN, type HaTopology, type ServiceNode } from '../../scripts/ha/topology.js';
+import { haProduct } from '../support/ha-product.js';
 import { hdr, Phone, sdp } from '../support/sip-phone.js';
 import { until } from '../support/wait.js';
 
 t.setTimeout(900_000);
-let ha: HaTopology;
-const phones: Phone[] = [];
-async function phone(name: string, user: string, proxy: string): Promise<Phone> {
-  const p = new Phone(name, user, DOMAIN, ha.proxy(proxy).sipPort);
-  await p.start();
-  phones.push(p);
-  return p;
-}
-async function rpc(method: string, params: unknown = {}): Promise<{ result?: any; error?: { code: number; message: string } }> {
-  const leader = await ha.leader(30_000);
-  const res = await fetch(`http://127.0.0.1:${leader.httpPort}/rpc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
-  return (await res.json()) as { result?: any; error?: { code: number; message: string } };
-}
+const product = haProduct();
+const { phone, rpc } = product;
 const callsOf = async (account: string) => ((await rpc('cc.calls', { account })).result ?? []) as Array<{ call_id: string }>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)); // only as a scenario's duration
 
+let ha: HaTopology;
 t.before(async () => {
-  ha = await HaTopology.start({ log: (m) => t.comment(m) });
+  ha = product.ha;
   await ha.leader(30_000);
-});
-t.teardown(async () => {
-  for (const p of phones) p.stop();
-  await ha?.stop();
 });
 
 t.test('T6: the leader frozen (SIGSTOP) under load: the standby takes over, Kamailio never blocks on the frozen one, which exits on SIGCONT having committed nothing', async (t) => {

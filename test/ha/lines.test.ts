@@ -2,27 +2,19 @@
 // that subscribed through A gets every NOTIFY of its line from A, whichever proxy carried the call
 // that changed it; seizes raced from phones on both proxies are granted once.
 import t from 'tap';
-import { DOMAIN, HaTopology } from '../../scripts/ha/topology.js';
+import { DOMAIN, type HaTopology } from '../../scripts/ha/topology.js';
+import { haProduct } from '../support/ha-product.js';
 import { hdr, Phone, sdp } from '../support/sip-phone.js';
 import { lineSeize, lineState, mark, subscribeCallInfo, waitLine } from '../support/stack.js';
 
 t.setTimeout(900_000);
-let ha: HaTopology;
-const phones: Phone[] = [];
-async function phone(name: string, user: string, proxy: string): Promise<Phone> {
-  const p = new Phone(name, user, DOMAIN, ha.proxy(proxy).sipPort);
-  await p.start();
-  phones.push(p);
-  return p;
-}
+const product = haProduct();
+const { phone } = product;
 
+let ha: HaTopology;
 t.before(async () => {
-  ha = await HaTopology.start({ log: (m) => t.comment(m) });
+  ha = product.ha;
   await ha.leader(30_000);
-});
-t.teardown(async () => {
-  for (const p of phones) p.stop();
-  await ha?.stop();
 });
 
 t.test('T2: a line watched through A and called through B: every phone gets each NOTIFY from its own proxy, seized, active, idle', async (t) => {

@@ -4,33 +4,16 @@
 // T4 one call limit across both proxies, T5 kill -9 of the leader mid-call.
 import t from 'tap';
 import WebSocket from 'ws';
-import { DOMAIN, HaTopology } from '../../scripts/ha/topology.js';
+import { DOMAIN, type HaTopology } from '../../scripts/ha/topology.js';
+import { haProduct } from '../support/ha-product.js';
 import { hdr, sdp, type Phone } from '../support/sip-phone.js';
 import { until } from '../support/wait.js';
 
 t.setTimeout(900_000);
+const product = haProduct();
+const { phone, rpc } = product;
 let ha: HaTopology;
-const phones: Phone[] = [];
-async function phone(name: string, user: string, proxy: string): Promise<Phone> {
-  const { Phone: P } = await import('../support/sip-phone.js');
-  const p = new P(name, user, DOMAIN, ha.proxy(proxy).sipPort);
-  await p.start();
-  phones.push(p);
-  return p;
-}
-async function rpc(method: string, params: unknown = {}): Promise<{ result?: any; error?: { code: number; message: string } }> {
-  const leader = await ha.leader();
-  const res = await fetch(`http://127.0.0.1:${leader.httpPort}/rpc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
-  return (await res.json()) as { result?: any; error?: { code: number; message: string } };
-}
-
-t.before(async () => {
-  ha = await HaTopology.start({ log: (m) => t.comment(m) });
-});
-t.teardown(async () => {
-  for (const p of phones) p.stop();
-  await ha?.stop();
-});
+t.before(() => { ha = product.ha; });
 
 t.test('T1: exactly one node leads and links to both proxies; the other stands by and names it', async (t) => {
   const leader = await ha.leader(30_000);

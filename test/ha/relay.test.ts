@@ -6,35 +6,20 @@
 // ends once (one CDR, one debit). New calls meanwhile get -5 (CC_FAIL_CLOSED: 503) only until a
 // leader is reached, and call_control.so never times out (so it never pauses for 10 s).
 import t from 'tap';
-import { DOMAIN, HaTopology, type ServiceNode } from '../../scripts/ha/topology.js';
+import { DOMAIN, type HaTopology, type ServiceNode } from '../../scripts/ha/topology.js';
+import { haProduct } from '../support/ha-product.js';
 import { Phone, sdp } from '../support/sip-phone.js';
 import { until } from '../support/wait.js';
 
 t.setTimeout(900_000);
-let ha: HaTopology;
-const phones: Phone[] = [];
-async function phone(name: string, user: string, proxy: string): Promise<Phone> {
-  const p = new Phone(name, user, DOMAIN, ha.proxy(proxy).sipPort);
-  await p.start();
-  phones.push(p);
-  return p;
-}
-async function rpc(method: string, params: unknown = {}): Promise<{ result?: any; error?: { code: number; message: string } }> {
-  const leader = await ha.leader(30_000);
-  const res = await fetch(`http://127.0.0.1:${leader.httpPort}/rpc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
-  return (await res.json()) as { result?: any; error?: { code: number; message: string } };
-}
+const product = haProduct({ ccDoor: 'relay', defines: ['CC_FAIL_CLOSED'] });
+const { phone, rpc } = product;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)); // only as a scenario's duration
 /** The proxies whose relay the node serves now (its /readyz). */
 const relaysAt = async (n: ServiceNode): Promise<string[]> => (((await n.get('/readyz'))?.cc_relay?.relays ?? []) as Array<{ proxy: string }>).map((r) => r.proxy).sort();
 
-t.before(async () => {
-  ha = await HaTopology.start({ ccDoor: 'relay', defines: ['CC_FAIL_CLOSED'], log: (m) => t.comment(m) });
-});
-t.teardown(async () => {
-  for (const p of phones) p.stop();
-  await ha?.stop();
-});
+let ha: HaTopology;
+t.before(() => { ha = product.ha; });
 
 t.test('T13: call_control.so through sca-cc-relay, kill -9 of the leader mid-call: each later stop ends its call once, -5 lasts only until a leader is reached', async (t) => {
   const old = await ha.leader(30_000);
