@@ -8,6 +8,7 @@ import t from 'tap';
 import { rpc } from '../support/rpc.js';
 import { hdr, sdp, type Phone } from '../support/sip-phone.js';
 import { DOMAIN, startStack, type Stack } from '../support/stack.js';
+import { waitUntil } from '../support/wait.js';
 
 let stack: Stack;
 let alice: Phone;
@@ -18,16 +19,9 @@ const invite = (o: { callId?: string; fromTag?: string; from?: string; to?: stri
   alice.request('INVITE', { ruri: `sip:${o.to ?? '200'}@${DOMAIN}`, to: `<sip:${o.to ?? '200'}@${DOMAIN}>`, body: sdp(4000), callId: o.callId, fromTag: o.fromTag, from: o.from });
 const statusOf = async (o: Parameters<typeof invite>[0] = {}) => (await invite(o).final).status;
 
-/** Polls `probe` until it gives a value (not undefined/false); fails loudly after `timeoutMs`. */
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 8000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls `probe` every 50 ms until it gives a value; fails loudly, naming `what`, after `timeoutMs`. */
+const until = <T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 8_000): Promise<T> =>
+  waitUntil(what, probe, { timeoutMs, everyMs: 50 });
 const callsOf = async (account = ALICE) => (await cc('cc.calls', { account })).result as Array<{ call_id: string; state: string; ending: string | null }>;
 const noCalls = () => until('no call counted', async () => (await callsOf()).length === 0);
 

@@ -6,6 +6,7 @@ import t from 'tap';
 import { rpc } from '../support/rpc.js';
 import { hdr, sdp, type Phone } from '../support/sip-phone.js';
 import { DOMAIN, startStack, type Stack } from '../support/stack.js';
+import { waitUntil } from '../support/wait.js';
 
 let stack: Stack;
 let alice: Phone;
@@ -17,16 +18,9 @@ const cc = (method: string, params: unknown = {}) => rpc(stack.httpPort, method,
 const call = (from: Phone, headers: Array<[string, string]> = [], o: { callId?: string; from?: string } = {}) =>
   from.invite({ ruri: `sip:200@${DOMAIN}`, to: `<sip:200@${DOMAIN}>`, headers, body: sdp(4000), ...o });
 
-/** Polls `probe` until it gives a value (not undefined/false); fails loudly after `timeoutMs`. */
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 8000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls `probe` every 50 ms until it gives a value; fails loudly, naming `what`, after `timeoutMs`. */
+const until = <T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 8_000): Promise<T> =>
+  waitUntil(what, probe, { timeoutMs, everyMs: 50 });
 
 t.before(async () => {
   // Nothing listens at cc_jsonrpc_address: calls of the link door are ended over the link

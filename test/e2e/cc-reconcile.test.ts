@@ -6,19 +6,13 @@ import t from 'tap';
 import { rpc } from '../support/rpc.js';
 import { hdr, sdp, type Phone } from '../support/sip-phone.js';
 import { DOMAIN, startStack, type Stack } from '../support/stack.js';
+import { waitUntil } from '../support/wait.js';
 
 const ALICE = `100@${DOMAIN}`;
 
-/** Polls `probe` until it gives a value (not undefined/false); fails loudly after `timeoutMs`. */
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls `probe` every 50 ms until it gives a value; fails loudly, naming `what`, after `timeoutMs`. */
+const until = <T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> =>
+  waitUntil(what, probe, { timeoutMs, everyMs: 50 });
 /** The call lasts this long: part of the scenario, not a wait for something to happen. */
 const talk = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -13,6 +13,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import { buildApp } from '../../service/app.js';
 import { loadConfig } from '../../service/config.js';
+import { waitUntil } from '../support/wait.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'cdr-full-'));
 const disk = path.join(dir, 'disk');
@@ -30,13 +31,9 @@ const cfg = loadConfig({ env: {}, overrides: {
 if (!cfg.ok) throw new Error(cfg.error);
 const config = cfg.config;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
-}
+/** Polls `probe` every 50 ms until it gives a value; fails loudly, naming `what`, after `timeoutMs`. */
+const until = <T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> =>
+  waitUntil(what, probe, { timeoutMs, everyMs: 50 });
 
 /** A Kamailio worker's connection: a request, its reply, the next. */
 async function client(): Promise<{ ask: (raw: string) => Promise<string>; close: () => void }> {
