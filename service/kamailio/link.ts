@@ -353,7 +353,7 @@ export class KamailioLink {
       if (!fallback) return this.reject(peer, id, -32602, `invalid params: ${issues}`, { method, params: preview(msg.params) });
       this.counters.bad++;
       this.log.error({ method, issues, params: preview(msg.params) }, 'invalid params from Kamailio; answered with the fallback');
-      this.answer(peer, id, fallback, [], undefined);
+      this.answer(peer, id, fallback, [], () => undefined);
       return;
     }
     let out: LinkOutcome;
@@ -363,7 +363,7 @@ export class KamailioLink {
       // A bug: say so loudly, but Kamailio still gets its answer.
       this.log.error({ method, err: (err as Error).message, stack: (err as Error).stack }, 'link method failed');
       const fallback = entry.method.fallback?.(msg.params);
-      if (fallback) this.answer(peer, id, fallback, [], undefined);
+      if (fallback) this.answer(peer, id, fallback, [], () => undefined);
       else this.reject(peer, id, -32603, 'Internal error');
       return;
     }
@@ -373,7 +373,8 @@ export class KamailioLink {
       ? (notifies: readonly OutboundNotify[]) => { this.sendNotifies(notifies, peer); }
       : (notifies: readonly OutboundNotify[]) => {
         answered = true;
-        this.answer(peer, id, out.answer, notifies, entry.method.fallback?.(msg!.params));
+        // The fallback only if the answer cannot go (a method's fallback may count a refusal).
+        this.answer(peer, id, out.answer, notifies, () => entry.method.fallback?.(msg!.params));
       };
     entry.apply(out.effects, answer).catch((err: unknown) => {
       this.log.error({ method, err: String(err) }, 'carrying out the effects failed');
@@ -437,7 +438,7 @@ export class KamailioLink {
    * Answers with as many NOTIFYs as fit in the frame; the rest follow as link.notify frames. An
    * answer that does not fit even without them is replaced by the method's fallback.
    */
-  private answer(peer: Peer, id: JsonRpcId, result: Record<string, unknown>, all: readonly OutboundNotify[], fallback: Record<string, unknown> | undefined): void {
+  private answer(peer: Peer, id: JsonRpcId, result: Record<string, unknown>, all: readonly OutboundNotify[], fallbackOf: () => Record<string, unknown> | undefined): void {
     // NOTIFYs for subscribers of another proxy go out through it.
     const notifies = all.filter((n) => n.proxy === undefined || n.proxy === peer.proxy);
     if (notifies.length < all.length) this.sendNotifies(all.filter((n) => n.proxy !== undefined && n.proxy !== peer.proxy), peer);
@@ -448,6 +449,7 @@ export class KamailioLink {
     const base = JSON.stringify({ jsonrpc: '2.0', id, result: { ...result, notifies: [] } });
     if (Buffer.byteLength(base) > this.frameLimit) {
       this.log.error({ bytes: Buffer.byteLength(base), limit: this.frameLimit }, 'answer too large for Kamailio; sending the fallback');
+      const fallback = fallbackOf();
       if (fallback) this.sendTo(peer, { jsonrpc: '2.0', id, result: { ...fallback, notifies: [] } });
       else this.sendTo(peer, { jsonrpc: '2.0', id, error: { code: -32603, message: 'answer too large' } });
       this.notifyFrames(peer, notifies);

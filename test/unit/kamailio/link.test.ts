@@ -412,3 +412,22 @@ t.test('the NOTIFY-timeout sweep: NOTIFYs without a final reply 40 s after they 
   link.notifyAnswered('c1', 'f', 1, 200);
   t.same(answered, [200, 200]);
 });
+
+t.test('a method\'s fallback runs only when its answer cannot go (the link door\'s counts a refusal)', async (t) => {
+  const { k, link } = await bareLink(t);
+  let fallbacks = 0;
+  link.register({
+    'echo.admit': {
+      params: z.object({ n: z.number() }).strict(),
+      handle: (p) => ({ answer: { n: p.n, ok: true }, effects: noEffects() }),
+      fallback: () => { fallbacks++; return { ok: false }; },
+    },
+  }, applyNow);
+  k.send({ jsonrpc: '2.0', id: 'a1', method: 'echo.admit', params: { n: 1 } });
+  const [got] = (await k.next(1)) as Array<{ result: { ok: boolean } }>;
+  t.equal(got!.result.ok, true, 'answered');
+  t.equal(fallbacks, 0, 'the fallback was not built for an answer that went');
+  k.send({ jsonrpc: '2.0', id: 'a2', method: 'echo.admit', params: { n: 'x' } });
+  const [, bad] = (await k.next(2)) as Array<{ result: { ok: boolean } }>;
+  t.same([bad!.result.ok, fallbacks], [false, 1], 'params it cannot read: the fallback answers');
+});
