@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { NetstringDecoder, encodeNetstring } from './netstring.js';
 
 export interface EvapiLogger {
+  debug(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
@@ -121,6 +122,7 @@ export class EvapiClient extends EventEmitter {
         this.emit('down');
       }
       if (this.stopped) return;
+      if (!was) this.log.debug({ evapi: this.address, retry_in_ms: this.backoff }, 'evapi connect failed; retrying');
       this.timer = setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
     });

@@ -13,9 +13,7 @@ import { decodeBase64Params, renderNotify } from './wire.js';
  * every frame under what Kamailio can read, and pings each Kamailio to notice a dead one.
  */
 
-export interface LinkLogger extends EvapiLogger {
-  debug(obj: object, msg: string): void;
-}
+export type LinkLogger = EvapiLogger;
 
 /** The answer to a request and the effects to carry out before it is given. */
 export interface LinkOutcome {

@@ -11,6 +11,7 @@ import { rpc } from '../support/rpc.js';
 import { Phone, sdp } from '../support/sip-phone.js';
 import { externalPorts, onFreePorts } from '../support/ports.js';
 import { DOMAIN, lineState, subscribeCallInfo } from '../support/stack.js';
+import { waitUntil } from '../support/wait.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -86,19 +87,20 @@ t.test('the service alone with no Kamailio to reach: said once in the log, and /
   // The evapi port is only a target nothing listens on; the HTTP port is the service's own.
   const [http, evapi] = await externalPorts(['tcp', 'tcp']);
   const dir = mkdtempSync(path.join(tmpdir(), 'alone-'));
-  const child = spawn('npm', ['run', 'service', '--', '--set', `http_port=${http}`, '--set', `evapi_address=127.0.0.1:${evapi}`, '--set', `db_url=sqlite:${dir}/s.sqlite`, '--set', 'call_control_socket='], { cwd: ROOT, detached: true });
+  const child = spawn('npm', ['run', 'service', '--', '--set', `http_port=${http}`, '--set', `evapi_address=127.0.0.1:${evapi}`, '--set', `db_url=sqlite:${dir}/s.sqlite`, '--set', 'call_control_socket=', '--set', 'log_level=debug'], { cwd: ROOT, detached: true });
   let log = '';
   child.stdout.on('data', (d) => { log += String(d); });
   // npm runs the service in a shell of its own: the whole group goes.
   t.teardown(() => { try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ } });
-  let body: { status?: string; kamailio?: Array<{ evapi: string; error: string }> } = {};
-  let code = 0;
-  for (let i = 0; i < 100 && !body.kamailio; i++) {
-    await new Promise((r) => setTimeout(r, 100));
+  const { code, body } = await waitUntil('/readyz to name the unreachable Kamailio', async () => {
     const res = await fetch(`http://127.0.0.1:${http}/readyz`).catch(() => undefined);
-    if (res) { code = res.status; body = (await res.json()) as typeof body; }
-  }
-  await new Promise((r) => setTimeout(r, 2000));
+    if (!res) return undefined;
+    const body = (await res.json()) as { status?: string; kamailio?: Array<{ evapi: string; error: string }> };
+    return body.kamailio ? { code: res.status, body } : undefined;
+  }, { timeoutMs: 15_000, everyMs: 100 });
+  // Several attempts failed (each is a debug line): the warning must still be one.
+  const retries = () => log.match(/evapi connect failed; retrying/g)?.length ?? 0;
+  await waitUntil('three failed attempts to reach Kamailio', () => retries() >= 3, { timeoutMs: 10_000, last: retries });
   t.equal(code, 503);
   t.equal(body.status, 'not ready');
   t.same(body.kamailio, [{ evapi: `127.0.0.1:${evapi}`, error: `connect ECONNREFUSED 127.0.0.1:${evapi}` }], 'why: which Kamailio, and the error');
