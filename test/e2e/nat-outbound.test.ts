@@ -6,6 +6,7 @@ import t from 'tap';
 import { natPhone } from '../support/nat-phone.js';
 import { hdr, sdp } from '../support/sip-phone.js';
 import { DOMAIN, startStack, subscribeCallInfo, type Stack } from '../support/stack.js';
+import { until } from '../support/wait.js';
 
 let stack: Stack;
 const cleanup: Array<() => void> = [];
@@ -15,19 +16,11 @@ t.teardown(async () => {
   await stack?.stop();
 });
 
-async function until(ok: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 t.test('with notify_to_flow=false a phone behind NAT gets its NOTIFY at its Contact, as from the module', async (t) => {
   const { phone, trap, stop } = await natPhone('plain', '110', DOMAIN, 'udp', stack.sipPort);
   cleanup.push(stop);
   t.equal((await subscribeCallInfo(phone)).status, 202);
-  await until(() => trap.hits.some((h) => h.includes(`NOTIFY ${phone.contact} SIP/2.0`)), 'the NOTIFY at the private Contact');
+  await until(() => trap.hits.some((h) => h.includes(`NOTIFY ${phone.contact} SIP/2.0`)), 5000, 'the NOTIFY at the private Contact');
   t.equal(phone.notifies().length, 0, 'none reaches the phone');
 });
 

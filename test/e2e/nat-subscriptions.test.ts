@@ -10,6 +10,7 @@ import { rpc } from '../support/rpc.js';
 import { natPhone, type NatPhone, type PhoneTransport, type Trap } from '../support/nat-phone.js';
 import { hdr, sdp, type Phone, type Received } from '../support/sip-phone.js';
 import { DOMAIN, callInfoDialog, lineSeize, mark, startStack, subscribeCallInfo, waitLine, type Stack } from '../support/stack.js';
+import { until } from '../support/wait.js';
 
 let stack: Stack;
 let bob: Phone;
@@ -25,15 +26,6 @@ t.teardown(async () => {
 });
 
 const portOf = (tr: PhoneTransport): number => (tr === 'udp' ? stack.sipPort : tr === 'tcp' ? stack.tcpPort : stack.tlsPort);
-
-/** Polls until `ok` holds; fails loudly with `what` after `ms`. */
-async function until(ok: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Every NOTIFY came from the proxy's listener of the phone's transport (over its connection for TCP/TLS). */
 const fromProxy = (p: NatPhone, list: Received[]): boolean => list.every((n) => n.from.port === portOf(p.transport) && n.from.address === '127.0.0.1');
@@ -102,7 +94,7 @@ for (const transport of ['tcp', 'tls'] as const) {
     const m = mark(other);
     t.equal((await lineSeize(other, 2)).status, 200);
     await waitLine(other, '1:seized,2:seized', m[0]!);
-    await until(() => stack.kamailioLog().includes(`its connection from 127.0.0.1:${oldPort} is closed`), 'Kamailio saying the NOTIFY waits for a connection');
+    await until(() => stack.kamailioLog().includes(`its connection from 127.0.0.1:${oldPort} is closed`), 5000, 'Kamailio saying the NOTIFY waits for a connection');
     t.equal(nat.notifies('call-info').length, before, 'no NOTIFY while it has no connection');
     t.same(trap.hits, [], 'and none to its private Contact');
 
@@ -123,7 +115,7 @@ t.test('the native module (native-oracle.cfg) sends the same phone\'s NOTIFYs to
   const { phone, trap, stop } = await natPhone('native', '104', DOMAIN, 'udp', native.sipPort);
   t.teardown(async () => { stop(); await native.stop(); });
   t.equal((await subscribeCallInfo(phone)).status, 202, 'the 202 reaches it (replies follow the Via, rport)');
-  await until(() => trap.hits.some((h) => h.includes(`NOTIFY ${phone.contact} SIP/2.0`)), 'the module\'s NOTIFY at the private Contact');
+  await until(() => trap.hits.some((h) => h.includes(`NOTIFY ${phone.contact} SIP/2.0`)), 5000, 'the module\'s NOTIFY at the private Contact');
   t.equal(phone.notifies().length, 0, 'the phone itself gets no NOTIFY from the module');
   t.comment(`native: ${trap.hits[0]}`);
 });

@@ -11,6 +11,7 @@ import { stopGroup } from '../conformance/runner.js';
 import { Phone, hdr } from '../support/sip-phone.js';
 import { externalPorts } from '../support/ports.js';
 import { DOMAIN, startStack, subscribeCallInfo, type Stack } from '../support/stack.js';
+import { waitUntil } from '../support/wait.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SCHEMA = '/usr/share/kamailio/db_sqlite';
@@ -38,11 +39,7 @@ t.test('a table written by the native module is taken over, dialogs and all', as
     await p.start();
     phones.push(p);
   }
-  for (let i = 0; i < 50; i++) {
-    const r = await phones[0]!.register().catch(() => undefined);
-    if (r?.status === 200) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  await waitUntil('the native proxy to answer a REGISTER with 200', async () => (await phones[0]!.register().catch(() => undefined))?.status === 200, { timeoutMs: 15_000, everyMs: 100 });
   const replies = [];
   for (const p of phones) {
     const r = await subscribeCallInfo(p);

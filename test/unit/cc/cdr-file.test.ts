@@ -10,6 +10,7 @@ import { CcStore } from '../../../service/store/cc-tables.js';
 import { CdrFile, type CdrSource } from '../../../service/store/cdr-log.js';
 import { Committer } from '../../../service/store/committer.js';
 import { openDatabase } from '../../../service/store/open-database.js';
+import { waitUntil } from '../../support/wait.js';
 
 const T = Date.UTC(2027, 0, 15, 12);
 const cdr = (o: Partial<Cdr> = {}): Cdr => ({
@@ -62,11 +63,7 @@ async function setup(t: Test) {
 }
 
 const lines = (ids: readonly string[]): string => ids.map((id) => `${id},3\n`).join('');
-/** Waits for `probe` to hold, or fails loudly after `ms`. */
-async function until(what: string, probe: () => boolean, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) if (probe()) return;
-  throw new Error(`${what}: not within ${ms} ms`);
-}
+const until = (what: string, probe: () => boolean): Promise<true> => waitUntil(what, probe, { timeoutMs: 20_000 });
 
 t.test('the file starts with the calls that end once it is configured, then follows the table in id order', async (t) => {
   const s = await setup(t);

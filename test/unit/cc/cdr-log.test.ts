@@ -9,6 +9,7 @@ import t from 'tap';
 import { CDR_FIELDS, cdrCsv, csvField } from '../../../service/cc/cdr.js';
 import type { Cdr } from '../../../service/cc/types.js';
 import { CdrSyslog } from '../../../service/store/cdr-log.js';
+import { waitUntil } from '../../support/wait.js';
 
 const cdr = (o: Partial<Cdr> = {}): Cdr => ({
   callId: 'c1@host', account: 'joe@example.com', from: '"Joe, Jr." <sip:joe@example.com>', to: 'sip:200@example.com', sourceIp: '192.0.2.10',
@@ -16,15 +17,7 @@ const cdr = (o: Partial<Cdr> = {}): Cdr => ({
   setupSeconds: 2, durationSeconds: 60, durationMs: 60_000, billableSeconds: 60, connectFee: 5, amount: 65, ratePrefix: '31', cause: 'caller', code: undefined, ...o,
 });
 const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Polls until `probe` gives something, or fails loudly after `ms`. */
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 20_000): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
-}
+const until = <T>(what: string, probe: () => T | undefined | false): Promise<T> => waitUntil(what, probe, { timeoutMs: 20_000, everyMs: 20 });
 
 t.test('CSV: the chosen fields in order, times ISO 8601, fields with commas or quotes quoted', async (t) => {
   t.equal(cdrCsv(cdr(), ['call_id', 'from', 'start', 'duration', 'amount', 'cause', 'code']),

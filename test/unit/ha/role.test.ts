@@ -15,9 +15,10 @@ class FakeLease implements LeasePort {
   renewSent: number[] = [];
   released: number[] = [];
   closed = 0;
+  polls = 0;
   constructor(private readonly mono: () => number) {}
   async prepare(): Promise<PrepareResult> { return { ok: true }; }
-  async measureOffset(): Promise<OffsetResult> { return { kind: 'measured', offsetS: this.offsetS, rttMs: 0.3 }; }
+  async measureOffset(): Promise<OffsetResult> { this.polls++; return { kind: 'measured', offsetS: this.offsetS, rttMs: 0.3 }; }
   async acquire(): Promise<AcquireResult> {
     if (!this.free) return { kind: 'held', holder: 'n2/ffff', epoch: this.epoch };
     this.free = false;
@@ -120,7 +121,8 @@ t.test('a standby whose clock is off never takes the lease, logs it once, and sh
   logs.length = 0;
   await role.start();
   await until(() => role.snapshot.refusing, 3000, 'the clock to be measured');
-  await new Promise((r) => setTimeout(r, 300)); // several polls (each would have acquired)
+  const polled = lease.polls;
+  await until(() => lease.polls >= polled + 4, 3000, 'several more polls (each would have acquired)');
   t.match(role.snapshot, { role: 'standby', refusing: true, clockOffsetS: -5.01, takeovers: 0 });
   t.ok(lease.free, 'the lease was never taken');
   t.match(role.snapshot.leader, { epoch: 4 }, 'yet it reads who holds the lease');

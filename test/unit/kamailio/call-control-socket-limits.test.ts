@@ -7,16 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { CallControlSocketServer } from '../../../service/kamailio/call-control-socket.js';
+import { waitUntil } from '../../support/wait.js';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-async function until(what: string, probe: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (what: string, probe: () => boolean, timeoutMs = 5000): Promise<true> => waitUntil(what, probe, { timeoutMs });
 
 t.test('a cap on connections, a deadline on unfinished requests, and whole requests still served', async (t) => {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'cc-limits-')), 'cc.sock');

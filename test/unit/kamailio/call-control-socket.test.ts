@@ -211,7 +211,7 @@ t.test('two requests in one chunk and a third while they wait: answered in order
   } as typeof realWrite;
 
   await w.send(INIT + STOP);
-  await sleep(20);
+  await until(() => events.includes('start init'), 2000);
   await w.send(START); // arrives while init is still being handled
   const got = await w.replies(3);
   restore();

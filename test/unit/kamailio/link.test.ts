@@ -303,8 +303,9 @@ t.test('a full window: each message from Kamailio gets a link.ack at once, withi
   k.send({ jsonrpc: '2.0', id: 'e1', method: 'echo.say', params: { word: 'a' } });
   await until(() => k.acks() === 1);
   t.equal(k.acks(), 1, 'a message from Kamailio while blocked is acked at once');
+  const before = link.counters.received;
   for (let i = 0; i < 299; i++) k.send({ jsonrpc: '2.0', id: `e${i + 2}`, method: 'echo.say', params: { word: 'b' } });
-  await new Promise((r) => setTimeout(r, 200));
+  await until(() => link.counters.received === before + 299 && k.bytes() + 16 * k.sizes.length >= link.backlog.unread, 3000, 'the 299 messages read by the link, what it wrote read by the fake');
   t.ok(k.acks() > 1 && k.acks() < 300, `acks stop at the reserve (${k.acks()} for 300 messages)`);
   t.ok(k.bytes() <= 32_100, `${k.bytes()} bytes unread at most (was ${blocked} when blocked): every read still takes whole frames`);
   t.notOk((k.received as Array<{ id?: string }>).some((f) => f.id === 'e1'), 'the answer itself waits its turn in the window');
@@ -318,7 +319,7 @@ t.test('flow control: never more than the window unread at Kamailio; the rest fo
   k.playDead(true); // reads, but answers no ping: the service cannot know it read anything
   const many = Array.from({ length: 300 }, (_, i) => notify(i + 1, 600));
   t.ok(link.sendNotifies(many));
-  await new Promise((r) => setTimeout(r, 300));
+  await until(() => link.backlog.waiting > 0 && k.bytes() + 16 * k.sizes.length >= link.backlog.unread, 3000, 'a full window, read');
   t.ok(k.bytes() <= 31_000, `${k.bytes()} bytes written before Kamailio said what it read`);
   k.playDead(false);
   await until(() => (k.received as Array<{ params?: { notifies: unknown[] } }>).reduce((n, f) => n + (f.params?.notifies.length ?? 0), 0) === 300);

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { buildApp } from '../../../service/app.js';
 import { loadConfig } from '../../../service/config.js';
 import { loadRelayConfig } from '../../../service/relay/config.js';
@@ -19,23 +19,29 @@ import { until } from '../../support/wait.js';
 
 const TOKEN = 'service-relay-token-42';
 
+/** The service with the relay's door open (cc_relay_listen) and its link to the fake Kamailio. */
+async function startService(t: Test, evapiPort: number, dir: string, logger: false | { level: string; stream: Writable }) {
+  const cfg = loadConfig({
+    env: {},
+    overrides: {
+      evapi_address: [`127.0.0.1:${evapiPort}`], http_port: 0, db_url: `sqlite:${dir}/s.sqlite`, call_control_socket: '', cc_jsonrpc_address: 'udp:127.0.0.1:9',
+      cc_relay_listen: '127.0.0.1:0', cc_relay_token: TOKEN,
+    },
+  });
+  if (!cfg.ok) throw new Error(cfg.error);
+  const app = buildApp(cfg.config, { logger });
+  await app.start();
+  t.teardown(() => app.stop());
+  return app;
+}
+
 t.test('a call through the relay: admitted and limited by the engine, recorded with its proxy, ended over that proxy\'s link, stopped by the relay', async (t) => {
   const k = await fakeKamailio();
   t.teardown(() => k.close());
   const dir = mkdtempSync(path.join(tmpdir(), 'sca-relay-door-'));
   const logs: Array<{ msg: string; [k: string]: unknown }> = [];
   const stream = new Writable({ write(chunk, _e, cb) { logs.push(JSON.parse(String(chunk)) as (typeof logs)[number]); cb(); } });
-  const cfg = loadConfig({
-    env: {},
-    overrides: {
-      evapi_address: [`127.0.0.1:${k.port}`], http_port: 0, db_url: `sqlite:${dir}/s.sqlite`, call_control_socket: '', cc_jsonrpc_address: 'udp:127.0.0.1:9',
-      cc_relay_listen: '127.0.0.1:0', cc_relay_token: TOKEN,
-    },
-  });
-  if (!cfg.ok) throw new Error(cfg.error);
-  const app = buildApp(cfg.config, { logger: { level: 'info', stream } });
-  await app.start();
-  t.teardown(() => app.stop());
+  const app = await startService(t, k.port, dir, { level: 'info', stream });
   await until(() => app.link.proxies.includes('fake'), 5000, 'the link to the fake Kamailio');
   t.notOk(logs.some((l) => /CALL CONTROL OFF/.test(l.msg)), 'no "call control off" warning: the relay is the door');
 
@@ -76,17 +82,7 @@ t.test('a stop kept by the relay through an outage is billed to when Kamailio se
   const k = await fakeKamailio();
   t.teardown(() => k.close());
   const dir = mkdtempSync(path.join(tmpdir(), 'sca-relay-late-'));
-  const cfg = loadConfig({
-    env: {},
-    overrides: {
-      evapi_address: [`127.0.0.1:${k.port}`], http_port: 0, db_url: `sqlite:${dir}/s.sqlite`, call_control_socket: '', cc_jsonrpc_address: 'udp:127.0.0.1:9',
-      cc_relay_listen: '127.0.0.1:0', cc_relay_token: TOKEN,
-    },
-  });
-  if (!cfg.ok) throw new Error(cfg.error);
-  const app = buildApp(cfg.config, { logger: false });
-  await app.start();
-  t.teardown(() => app.stop());
+  const app = await startService(t, k.port, dir, false);
   // The relay reaches the service through a proxy that can cut the network.
   const net = await TcpProxy.start({ host: '127.0.0.1', port: app.relay!.port! });
   t.teardown(() => net.close());

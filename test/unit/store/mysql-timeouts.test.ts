@@ -9,6 +9,7 @@ import t from 'tap';
 import { Committer } from '../../../service/store/committer.js';
 import { StoreError } from '../../../service/store/database.js';
 import { MysqlDatabase } from '../../../service/store/mysql.js';
+import { waitUntil } from '../../support/wait.js';
 
 const DB = 'sca_test_timeouts';
 const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined };
@@ -42,13 +43,7 @@ class Relay {
   }
 }
 
-async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = (what: string, probe: () => boolean): Promise<true> => waitUntil(what, probe, { timeoutMs: 15_000, everyMs: 25 });
 
 t.test('a black-holed server: statements fail in time, answers go ahead, rows are written when it is back', async (t) => {
   const admin = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306' });

@@ -5,6 +5,7 @@ import dgram from 'node:dgram';
 import t, { type Test } from 'tap';
 import { parseMessage, type SipMessage } from '../../../service/sip/message.js';
 import { Phone, T1, T2, hdr } from '../../support/sip-phone.js';
+import { until } from '../../support/wait.js';
 
 /** A UDP socket playing the proxy: records every datagram with its arrival time. */
 async function proxy(t: Test): Promise<{ port: number; got: Array<{ msg: SipMessage; at: number; port: number }>; next: (n: number) => Promise<void>; send: (raw: string, port: number) => void }> {
@@ -134,7 +135,7 @@ t.test('a CANCEL is sent again until its 200', async (t) => {
   const tx = p.request('INVITE', { ruri: 'sip:200@pbx.example.com', to: '<sip:200@pbx.example.com>' });
   await px.next(1);
   px.send(replyTo(px.got[0]!.msg, 180, 'Ringing'), p.port);
-  await new Promise((r) => setTimeout(r, 50));
+  await until(() => tx.responses.length > 0, 2000, 'the 180 at the phone');
   p.cancel(tx);
   await px.next(3);
   t.same(px.got.slice(1).map((g) => g.msg.method), ['CANCEL', 'CANCEL'], 'unanswered, it goes again');
