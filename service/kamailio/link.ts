@@ -13,8 +13,6 @@ import { decodeBase64Params, renderNotify } from './wire.js';
  * every frame under what Kamailio can read, and pings each Kamailio to notice a dead one.
  */
 
-export type LinkLogger = EvapiLogger;
-
 /** The answer to a request and the effects to carry out before it is given. */
 export interface LinkOutcome {
   readonly answer: Record<string, unknown>;
@@ -153,7 +151,7 @@ export class KamailioLink {
   readonly counters = { received: 0, bad: 0, notifiesSent: 0, notifiesDropped: 0, framesDropped: 0, split: 0, pongs: 0, resets: 0 };
   observer: LinkObserver | undefined;
 
-  constructor(addresses: readonly string[], private readonly log: LinkLogger, opts: LinkOptions = {}) {
+  constructor(addresses: readonly string[], private readonly log: EvapiLogger, opts: LinkOptions = {}) {
     this.frameLimit = opts.frameLimit ?? 30_000;
     this.heartbeatMs = opts.heartbeatMs ?? 5_000;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 15_000;
@@ -344,9 +342,11 @@ export class KamailioLink {
     // A notification (no id; NOTIFY replies come this way) is carried out and not answered.
     const notification = !('id' in msg);
     const method = msg.method as string;
-    const parsed = entry.method.params.safeParse(decodeBase64Params(msg.params));
+    // The schema and the fallback see the same names: <name>_b64 decoded into <name>.
+    const params = decodeBase64Params(msg.params);
+    const parsed = entry.method.params.safeParse(params);
     if (!parsed.success) {
-      const fallback = entry.method.fallback?.(msg.params);
+      const fallback = entry.method.fallback?.(params);
       const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
       if (!fallback) return this.reject(peer, id, -32602, `invalid params: ${issues}`, { method, params: preview(msg.params) });
       this.counters.bad++;
@@ -360,7 +360,7 @@ export class KamailioLink {
     } catch (err) {
       // A bug: say so loudly, but Kamailio still gets its answer.
       this.log.error({ method, err: (err as Error).message, stack: (err as Error).stack }, 'link method failed');
-      const fallback = entry.method.fallback?.(msg.params);
+      const fallback = entry.method.fallback?.(params);
       if (fallback) this.answer(peer, id, fallback, [], () => undefined);
       else this.reject(peer, id, -32603, 'Internal error');
       return;
@@ -372,13 +372,13 @@ export class KamailioLink {
       : (notifies: readonly OutboundNotify[]) => {
         answered = true;
         // The fallback only if the answer cannot go (a method's fallback may count a refusal).
-        this.answer(peer, id, out.answer, notifies, () => entry.method.fallback?.(msg!.params));
+        this.answer(peer, id, out.answer, notifies, () => entry.method.fallback?.(params));
       };
     entry.apply(out.effects, answer).catch((err: unknown) => {
       this.log.error({ method, err: String(err) }, 'carrying out the effects failed');
       // Kamailio still gets its answer: the method's fallback, or an error.
       if (notification || answered) return;
-      const fallback = entry.method.fallback?.(msg!.params);
+      const fallback = entry.method.fallback?.(params);
       if (fallback) this.sendTo(peer, { jsonrpc: '2.0', id, result: { ...fallback, notifies: [] } });
       else this.sendTo(peer, { jsonrpc: '2.0', id, error: { code: -32603, message: 'Internal error' } });
     });

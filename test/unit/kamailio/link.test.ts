@@ -289,6 +289,9 @@ t.test('a notification (no id) is carried out, not answered: one link.ack per tu
   t.equal(link.counters.bad, 0);
 });
 
+/** The fake Kamailio has read every byte the link wrote (each frame's netstring header counted). */
+const readAll = (k: { bytes(): number; sizes: unknown[] }, link: { backlog: { unread: number } }): boolean => k.bytes() + 16 * k.sizes.length >= link.backlog.unread;
+
 t.test('a full window: each message from Kamailio gets a link.ack at once, within a small reserve under 32 KB', async (t) => {
   // Blocked, the service would write nothing: its delayed TCP ACK would let Nagle on Kamailio's
   // socket hold the pong that opens the window (a 40 ms stall per window at 3,000 SUBSCRIBEs/s).
@@ -297,7 +300,7 @@ t.test('a full window: each message from Kamailio gets a link.ack at once, withi
   k.playDead(true);
   t.ok(link.sendNotifies(Array.from({ length: 300 }, (_, i) => notify(i + 1, 600))));
   // Blocked: the window is full and frames wait; everything written so far is read by the fake.
-  await until(() => link.backlog.waiting > 0 && k.bytes() + 16 * k.sizes.length >= link.backlog.unread, 3000, 'a full window, read');
+  await until(() => link.backlog.waiting > 0 && readAll(k, link), 3000, 'a full window, read');
   const blocked = k.bytes();
   t.equal(k.acks(), 0, 'no ack while nothing came from Kamailio');
   k.send({ jsonrpc: '2.0', id: 'e1', method: 'echo.say', params: { word: 'a' } });
@@ -305,7 +308,7 @@ t.test('a full window: each message from Kamailio gets a link.ack at once, withi
   t.equal(k.acks(), 1, 'a message from Kamailio while blocked is acked at once');
   const before = link.counters.received;
   for (let i = 0; i < 299; i++) k.send({ jsonrpc: '2.0', id: `e${i + 2}`, method: 'echo.say', params: { word: 'b' } });
-  await until(() => link.counters.received === before + 299 && k.bytes() + 16 * k.sizes.length >= link.backlog.unread, 3000, 'the 299 messages read by the link, what it wrote read by the fake');
+  await until(() => link.counters.received === before + 299 && readAll(k, link), 3000, 'the 299 messages read by the link, what it wrote read by the fake');
   t.ok(k.acks() > 1 && k.acks() < 300, `acks stop at the reserve (${k.acks()} for 300 messages)`);
   t.ok(k.bytes() <= 32_100, `${k.bytes()} bytes unread at most (was ${blocked} when blocked): every read still takes whole frames`);
   t.notOk((k.received as Array<{ id?: string }>).some((f) => f.id === 'e1'), 'the answer itself waits its turn in the window');
@@ -319,7 +322,7 @@ t.test('flow control: never more than the window unread at Kamailio; the rest fo
   k.playDead(true); // reads, but answers no ping: the service cannot know it read anything
   const many = Array.from({ length: 300 }, (_, i) => notify(i + 1, 600));
   t.ok(link.sendNotifies(many));
-  await until(() => link.backlog.waiting > 0 && k.bytes() + 16 * k.sizes.length >= link.backlog.unread, 3000, 'a full window, read');
+  await until(() => link.backlog.waiting > 0 && readAll(k, link), 3000, 'a full window, read');
   t.ok(k.bytes() <= 31_000, `${k.bytes()} bytes written before Kamailio said what it read`);
   k.playDead(false);
   await until(() => (k.received as Array<{ params?: { notifies: unknown[] } }>).reduce((n, f) => n + (f.params?.notifies.length ?? 0), 0) === 300);
@@ -431,4 +434,18 @@ t.test('a method\'s fallback runs only when its answer cannot go (the link door\
   k.send({ jsonrpc: '2.0', id: 'a2', method: 'echo.admit', params: { n: 'x' } });
   const [, bad] = (await k.next(2)) as Array<{ result: { ok: boolean } }>;
   t.same([bad!.result.ok, fallbacks], [false, 1], 'params it cannot read: the fallback answers');
+});
+
+t.test('a fallback reads the params as the schema does: <name>_b64 decoded into <name>', async (t) => {
+  const { k, link } = await bareLink(t);
+  link.register({
+    'echo.named': {
+      params: z.object({ call_id: z.string(), n: z.number() }).strict(),
+      handle: (p) => ({ answer: { call_id: p.call_id }, effects: noEffects() }),
+      fallback: (raw) => ({ refused: (raw as { call_id?: unknown }).call_id ?? 'unnamed' }),
+    },
+  }, applyNow);
+  k.send({ jsonrpc: '2.0', id: 'f1', method: 'echo.named', params: { call_id_b64: Buffer.from('abc@host').toString('base64'), n: 'x' } });
+  const [got] = (await k.next(1)) as Array<{ result: { refused: string } }>;
+  t.equal(got!.result.refused, 'abc@host', 'the fallback names the call it refuses');
 });
